@@ -1,0 +1,55 @@
+/* evidence.h: software-mode (sim) evidence signed by arca-las.
+ *
+ * Fixed binary layout, little endian, exactly ARCA_SIM_EVIDENCE_LEN bytes:
+ *   0   magic "ARCAEV01"            8
+ *   8   platform (1 = sim)          u32
+ *   12  reserved, zero              u32
+ *   16  timestamp (unix seconds)    u64
+ *   24  pid of the measured process u32
+ *   28  uid of the measured process u32
+ *   32  measurement                 32
+ *   64  report data                 64
+ *   128 LAS platform public key     32 (Ed25519)
+ *   160 signature over bytes 0..159 64
+ * The signature proves only that a LAS holding that key produced it; the
+ * verifier must check the key against its list of trusted LAS keys. */
+#ifndef ARCA_EVIDENCE_H
+#define ARCA_EVIDENCE_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include "arca/err.h"
+
+#define ARCA_SIM_EVIDENCE_LEN 224
+#define ARCA_SIM_PLATFORM 1
+
+struct arca_sim_evidence {
+	uint64_t timestamp;
+	uint32_t pid, uid;
+	uint8_t measurement[32];
+	uint8_t report_data[64];
+	uint8_t las_pub[32];
+};
+
+int arca_sim_evidence_sign(const struct arca_sim_evidence *ev, const uint8_t las_priv[32],
+			   uint8_t out[ARCA_SIM_EVIDENCE_LEN]) ARCA_MUST_CHECK;
+/* Parses exactly ARCA_SIM_EVIDENCE_LEN bytes and verifies the signature
+ * with the embedded key. ARCA_EPARSE / ARCA_ECRYPTO with a reason in e. */
+int arca_sim_evidence_verify(const uint8_t *in, size_t len, struct arca_sim_evidence *out,
+			     struct arca_errbuf *e) ARCA_MUST_CHECK;
+
+/* LAS wire protocol over its Unix socket (one request per connection):
+ * request  = "ALR1" || report data (64)                    exactly 68 bytes
+ * response = status u8 (0 = ok) || u16le length || payload
+ *            ok: payload = evidence; else payload = reason (text) */
+#define ARCA_LAS_REQ_MAGIC "ALR1"
+#define ARCA_LAS_REQ_LEN 68
+#define ARCA_LAS_MAX_RESP 4096
+
+/* Client side: connects to the socket, sends the request, returns the
+ * evidence (caller frees *ev with free()). On refusal the LAS's reason is
+ * in e. */
+int arca_las_request(const char *socket_path, const uint8_t report_data[64], uint8_t **ev, size_t *evlen,
+		     struct arca_errbuf *e) ARCA_MUST_CHECK;
+
+#endif

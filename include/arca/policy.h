@@ -1,0 +1,142 @@
+/* policy.h: session policies (YAML, per design.md), their canonical form
+ * and hash, and $$arca:NAME[:FORMAT]$$ placeholders.
+ *
+ * arca_policy_parse builds a struct arca_policy the caller frees with
+ * arca_policy_free (which wipes given secret values). Every problem found is
+ * added to the caller's struct arca_diags with file, line and column
+ * (1-based) and a sentence saying what to do; parsing fails closed: any
+ * diagnostic means no policy. */
+#ifndef ARCA_POLICY_H
+#define ARCA_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+#include "arca/err.h"
+#include "arca/buf.h"
+
+#define ARCA_NAME_MAX 128
+#define ARCA_POLICY_MAX_BYTES (1u << 20)
+
+struct arca_diag {
+	int line, col;
+	char msg[300];
+};
+
+struct arca_diags {
+	char file[256];
+	struct arca_diag d[32];
+	size_t n;        /* kept entries */
+	size_t dropped;  /* more than fit */
+};
+
+void arca_diags_init(struct arca_diags *ds, const char *file);
+void arca_diags_add(struct arca_diags *ds, int line, int col, const char *fmt, ...) ARCA_PRINTF(4, 5);
+/* "FILE:LINE:COL: message" lines, one per diagnostic. */
+int arca_diags_format(const struct arca_diags *ds, struct arca_buf *out) ARCA_MUST_CHECK;
+
+enum arca_secret_kind {
+	ARCA_SECRET_ASCII = 1,
+	ARCA_SECRET_BINARY,
+	ARCA_SECRET_PRIVATE_KEY,
+	ARCA_SECRET_X509,
+};
+
+struct arca_secret_def {
+	char *name;
+	enum arca_secret_kind kind;
+	size_t size;          /* ascii: characters; binary: bytes; 0 = default (32) */
+	uint8_t *value;       /* given by the owner (ascii/binary), else NULL */
+	size_t value_len;
+	char *common_name;    /* x509 */
+	char **dns;           /* x509 */
+	size_t ndns;
+	int line, col;
+};
+
+struct arca_kv {
+	char *key;
+	char *value;          /* may contain placeholders */
+	int line, col;
+};
+
+struct arca_volume_ref {
+	char *name;
+	char *path;
+	int line, col;
+};
+
+struct arca_volume_def {
+	char *name;
+	int authenticated;    /* 0 = encrypted */
+	int line, col;
+};
+
+struct arca_service {
+	char *name;
+	char **command;       /* argv, may contain placeholders */
+	size_t ncommand;
+	uint8_t measurement[32];
+	int has_measurement;
+	int platform_sim;     /* platform: {sim: {}} listed */
+	struct arca_kv *env;
+	size_t nenv;
+	struct arca_kv *files; /* key = absolute path, value = content */
+	size_t nfiles;
+	struct arca_volume_ref *volumes;
+	size_t nvolumes;
+	int line, col;
+};
+
+struct arca_policy {
+	char *name;
+	int has_predecessor;
+	uint8_t predecessor[32];
+	int has_access;
+	char **owners;        /* "SHA256:…" */
+	size_t nowners;
+	struct arca_service *services;
+	size_t nservices;
+	struct arca_secret_def *secrets;
+	size_t nsecrets;
+	struct arca_volume_def *volumes;
+	size_t nvolumes;
+	char **tolerate;      /* reserved words, e.g. no-secret-memory */
+	size_t ntolerate;
+};
+
+/* Parses and validates: schema, names, unknown keys, duplicates, that every
+ * placeholder names a declared secret with a format fitting its kind, that
+ * every service volume names a declared volume, file paths absolute. */
+int arca_policy_parse(const char *text, size_t len, struct arca_diags *ds, struct arca_policy **out) ARCA_MUST_CHECK;
+void arca_policy_free(struct arca_policy *p);
+
+const struct arca_service *arca_policy_service(const struct arca_policy *p, const char *name);
+const struct arca_secret_def *arca_policy_secret(const struct arca_policy *p, const char *name);
+
+/* The canonical form: JSON with sorted keys, no insignificant whitespace,
+ * every field present in a fixed shape, secret values included (hex).
+ * With redact != 0 given secret values are replaced by "<redacted>"
+ * (for reads); the hash is always over the unredacted form. */
+json_t *arca_policy_to_json(const struct arca_policy *p, int redact);
+int arca_policy_canonical(const struct arca_policy *p, struct arca_buf *out) ARCA_MUST_CHECK;
+int arca_policy_hash(const struct arca_policy *p, uint8_t out[32]) ARCA_MUST_CHECK;
+
+/* Name syntax of design.md: [A-Za-z0-9_.~/-]{1,128} */
+int arca_name_valid(const char *s);
+
+/* Placeholder substitution. lookup appends the rendering of secret NAME in
+ * FORMAT (NULL = the kind's default) to out, or returns an error. */
+typedef int (*arca_secret_lookup_fn)(void *ctx, const char *name, const char *format, struct arca_buf *out);
+/* Appends in (len bytes) to out with every $$arca:NAME[:FORMAT]$$ replaced.
+ * A malformed or unknown placeholder is an error (message in e). */
+int arca_subst(const char *in, size_t len, arca_secret_lookup_fn lookup, void *ctx, struct arca_buf *out,
+	       struct arca_errbuf *e) ARCA_MUST_CHECK;
+
+/* Formats: NULL/"" default, "hex", "base64", "pem", "key", "chain".
+ * Defaults: ascii → the characters; binary → raw bytes; private-key → PEM
+ * private key; x509 → PEM certificate. hex/base64 apply to ascii and binary;
+ * pem/key/chain to x509 (key also to private-key). */
+int arca_format_fits(enum arca_secret_kind kind, const char *format);
+
+#endif
