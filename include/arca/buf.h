@@ -47,6 +47,7 @@ struct arca_buf {
 
 #define ARCA_BUF_DEFAULT_MAX ((size_t)16 << 20)
 
+/* max 0 means ARCA_BUF_DEFAULT_MAX (so does a zeroed struct). */
 void arca_buf_init(struct arca_buf *b, size_t max, int secret);
 int arca_buf_reserve(struct arca_buf *b, size_t extra) ARCA_MUST_CHECK;
 int arca_buf_append(struct arca_buf *b, const void *p, size_t n) ARCA_MUST_CHECK;
@@ -60,8 +61,14 @@ void arca_buf_free(struct arca_buf *b);
 /* Hands the data to the caller (who frees it with free(), after arca_wipe if
  * secret) and leaves b empty. */
 uint8_t *arca_buf_steal(struct arca_buf *b, size_t *len);
+/* The data as a C string; "" for a buffer that never held anything. */
+const char *arca_buf_str(const struct arca_buf *b);
+/* Shortens to len (no-op if already shorter), wiping the cut part if secret. */
+void arca_buf_truncate(struct arca_buf *b, size_t len);
 
-/* Reads a whole file, refusing files larger than max. */
+/* Reads a whole file, appending it to out, refusing files larger than max
+ * (ARCA_ETOOBIG; out is left as it was on any failure). A missing file is
+ * ARCA_ENOTFOUND. */
 int arca_read_file(const char *path, size_t max, struct arca_buf *out, struct arca_errbuf *e) ARCA_MUST_CHECK;
 /* Writes a file atomically (temp file in the same directory, fsync, rename)
  * with the given mode; nothing is left half-written on failure. */

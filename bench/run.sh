@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# make bench: start-up cost of arca run against the native program, and
+# attestation throughput at 1, 8 and 64 concurrent clients on loopback.
+# Prints figures only; nothing here asserts a timing.
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+export ARCA_BUILD=$(cd "${1:-$src/build}" && pwd)
+. "$src/scripts/daemons.sh"
+arca="$ARCA_BUILD/bin/arca"
+demo="$ARCA_BUILD/bin/arca-demo"
+runs=${ARCA_BENCH_RUNS:-40}
+secs=${ARCA_BENCH_SECONDS:-5}
+
+tmp=$(mktemp -d /tmp/arca-bench.XXXXXX)
+export ARCA_HOME="$tmp/home"
+trap 'arca_stop_all; rm -rf "$tmp"' EXIT
+
+arca_start_las "$tmp"
+arca_start_cas "$tmp" --las "$ARCA_LAS"
+"$arca" identity create >/dev/null
+"$arca" cas attest "$ARCA_CAS" >/dev/null
+"$arca" cas trust-las --state "$ARCA_CAS_STATE" "$tmp/las/platform.pub" >/dev/null
+m=$("$arca" measure -- "$demo" | awk '/^measurement/ {print $2}')
+sed -e "s|@DEMO@|$demo|" -e "s|@MEASUREMENT@|$m|" "$src/examples/demo/session.yaml.in" >"$tmp/demo.yaml"
+"$arca" session create "$tmp/demo.yaml" >/dev/null
+
+bm=$("$ARCA_BUILD/bin/arca-bench-attest" --measure)
+cat >"$tmp/bench.yaml" <<YAML
+name: bench
+services:
+  - name: client
+    command: [arca-bench-attest]
+    measurement: "$bm"
+    platform: {sim: {}}
+    environment: {DB_PASSWORD: \$\$arca:pw\$\$}
+secrets:
+  - {name: pw, kind: ascii, size: 32}
+YAML
+"$arca" session create "$tmp/bench.yaml" >/dev/null
+
+printf 'password = native\n' >"$tmp/app.ini"
+echo "== start-up: median of $runs runs, demo program (sim mode)"
+python3 - "$runs" "$arca" "$demo" "$tmp/app.ini" <<'PY'
+import os, statistics, subprocess, sys, time
+runs, arca, demo, ini = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+def med(cmd, env):
+    t = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, check=True)
+        t.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(t)
+env = dict(os.environ)
+native = med([demo, "--config", ini], dict(env, DB_PASSWORD="native"))
+protected = med([arca, "run", "--session", "demo", "--service", "app", "--", demo], env)
+print(f"native      {native:8.2f} ms")
+print(f"arca run    {protected:8.2f} ms")
+print(f"added       {protected - native:8.2f} ms  (ratio {protected / native:.1f}x)")
+PY
+
+export ARCA_CAS_PIN="$CAS_FPR"
+echo "== attestation throughput, ${secs}s each (nonce + LAS evidence + attest + decrypt, kept-alive TLS)"
+for n in 1 8 64; do
+  "$ARCA_BUILD/bin/arca-bench-attest" --clients "$n" --seconds "$secs" --session bench --service client
+done
