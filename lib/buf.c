@@ -264,62 +264,71 @@ static int sys_err(struct arca_errbuf *e, int err, const char *what, const char 
 	return arca_errf(e, ARCA_EIO, "%s %s: %s", what, path, msg);
 }
 
+int arca_read_fd(int fd, const char *name, size_t max, struct arca_buf *out, struct arca_errbuf *e)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return sys_err(e, errno, "cannot stat", name);
+	if (S_ISDIR(st.st_mode))
+		return arca_errf(e, ARCA_EINVAL, "cannot read %s: it is a directory, not a file", name);
+	if (S_ISREG(st.st_mode) && (uintmax_t)st.st_size > (uintmax_t)max)
+		return arca_errf(e, ARCA_ETOOBIG, "%s is too large (%jd bytes, at most %zu allowed)", name,
+				 (intmax_t)st.st_size, max);
+
+	GUARD(arca_buf_reserve(out, 0)); /* settles out->max for a zeroed struct */
+	size_t start = out->len;
+	size_t got = 0;
+	int rc = 0;
+	for (;;) {
+		/* The tighter of the two limits: the caller's max and what the
+		 * buffer may still hold. Never reserve past either, so a buffer whose
+		 * max equals the file limit works. */
+		size_t limit = max - got;
+		if (out->max - out->len < limit)
+			limit = out->max - out->len;
+		uint8_t probe;
+		uint8_t *dst = &probe;
+		size_t want = 1;
+		if (limit > 0) {
+			want = limit < 16384 ? limit : 16384;
+			rc = arca_buf_reserve(out, want);
+			if (rc < 0) {
+				rc = arca_errf(e, rc, "cannot read %s: out of memory", name);
+				break;
+			}
+			dst = out->p + out->len;
+		}
+		ssize_t n = read(fd, dst, want);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = sys_err(e, errno, "cannot read", name);
+			break;
+		}
+		if (n == 0)
+			break;
+		if (limit == 0) {
+			/* A byte past the limit: the file is too large. */
+			rc = arca_errf(e, ARCA_ETOOBIG, "%s is too large (at most %zu bytes allowed)", name,
+				       got < max ? got : max);
+			break;
+		}
+		out->len += (size_t)n;
+		out->p[out->len] = 0;
+		got += (size_t)n;
+	}
+	if (rc < 0)
+		arca_buf_truncate(out, start);
+	return rc;
+}
+
 int arca_read_file(const char *path, size_t max, struct arca_buf *out, struct arca_errbuf *e)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return sys_err(e, errno, "cannot open", path);
-
-	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		int err = errno;
-		close(fd);
-		return sys_err(e, err, "cannot stat", path);
-	}
-	if (S_ISDIR(st.st_mode)) {
-		close(fd);
-		return arca_errf(e, ARCA_EINVAL, "cannot read %s: it is a directory, not a file", path);
-	}
-	if (S_ISREG(st.st_mode) && (uintmax_t)st.st_size > (uintmax_t)max) {
-		close(fd);
-		return arca_errf(e, ARCA_ETOOBIG, "%s is too large (%jd bytes, at most %zu allowed)", path,
-				 (intmax_t)st.st_size, max);
-	}
-
-	size_t start = out->len;
-	size_t got = 0;
-	int rc = 0;
-	for (;;) {
-		/* One byte beyond max tells "exactly max" from "too large" for files
-		 * whose size fstat does not know (pipes, /proc). */
-		size_t want = 16384;
-		if (want > max - got + 1)
-			want = max - got + 1;
-		rc = arca_buf_reserve(out, want);
-		if (rc < 0) {
-			rc = arca_errf(e, rc, "cannot read %s: it does not fit in the buffer", path);
-			break;
-		}
-		ssize_t n = read(fd, out->p + out->len, want);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = sys_err(e, errno, "cannot read", path);
-			break;
-		}
-		if (n == 0)
-			break;
-		out->len += (size_t)n;
-		out->p[out->len] = 0;
-		got += (size_t)n;
-		if (got > max) {
-			rc = arca_errf(e, ARCA_ETOOBIG, "%s is too large (at most %zu bytes allowed)", path, max);
-			break;
-		}
-	}
+	int rc = arca_read_fd(fd, path, max, out, e);
 	close(fd);
-	if (rc < 0)
-		arca_buf_truncate(out, start);
 	return rc;
 }
 

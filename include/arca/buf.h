@@ -70,6 +70,9 @@ void arca_buf_truncate(struct arca_buf *b, size_t len);
  * (ARCA_ETOOBIG; out is left as it was on any failure). A missing file is
  * ARCA_ENOTFOUND. */
 int arca_read_file(const char *path, size_t max, struct arca_buf *out, struct arca_errbuf *e) ARCA_MUST_CHECK;
+/* Same from an open fd (from its offset); name is used in messages. Lets a
+ * caller check the fd (fstat: owner, mode) and read the very same file. */
+int arca_read_fd(int fd, const char *name, size_t max, struct arca_buf *out, struct arca_errbuf *e) ARCA_MUST_CHECK;
 /* Writes a file atomically (temp file in the same directory, fsync, rename)
  * with the given mode; nothing is left half-written on failure. */
 int arca_write_file_atomic(const char *path, const void *p, size_t n, unsigned mode, struct arca_errbuf *e) ARCA_MUST_CHECK;

@@ -19,8 +19,10 @@ int arca_ct_eq(const void *a, const void *b, size_t n);
 int arca_random(void *out, size_t n) ARCA_MUST_CHECK;
 
 /* Memory for secrets: locked (never swapped) where the system allows,
- * excluded from core dumps, wiped on free. Returns NULL on failure.
- * (The memory shield replaces this with memfd_secret memory.) */
+ * excluded from core dumps, wiped on free, between guard pages so that an
+ * overrun faults. Returns NULL on failure or for n == 0; arca_secret_free
+ * must get the same n. (The memory shield replaces this with memfd_secret
+ * memory.) */
 void *arca_secret_alloc(size_t n);
 void arca_secret_free(void *p, size_t n);
 
@@ -70,7 +72,8 @@ int arca_x25519(uint8_t shared[32], const uint8_t priv[32], const uint8_t peer_p
 
 /* Public-key encryption to an X25519 key (how CAS sends a configuration):
  * epk (32) || AEAD-sealed box, key = HKDF-SHA256(ikm = X25519(e, R),
- * salt = epk || R, info = context). */
+ * salt = epk || R, info = context), no associated data. arca_box_open
+ * refuses (ARCA_EINVAL) a recipient_pub that is not recipient_priv's. */
 int arca_box_seal(const uint8_t recipient_pub[32], const char *context, const void *pt, size_t ptlen,
 		  struct arca_buf *out) ARCA_MUST_CHECK;
 int arca_box_open(const uint8_t recipient_priv[32], const uint8_t recipient_pub[32], const char *context,

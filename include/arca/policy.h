@@ -45,8 +45,12 @@ enum arca_secret_kind {
 struct arca_secret_def {
 	char *name;
 	enum arca_secret_kind kind;
-	size_t size;          /* ascii: characters; binary: bytes; 0 = default (32) */
-	uint8_t *value;       /* given by the owner (ascii/binary), else NULL */
+	size_t size;          /* ascii: characters; binary: bytes; 0 = default (32).
+	                       * The parser always fills it in (with a given
+	                       * value: value_len). */
+	uint8_t *value;       /* given by the owner (ascii/binary), else NULL;
+	                       * arca_secret_alloc(value_len + 1), NUL after
+	                       * the bytes, wiped by arca_policy_free */
 	size_t value_len;
 	char *common_name;    /* x509 */
 	char **dns;           /* x509 */
@@ -116,9 +120,16 @@ const struct arca_secret_def *arca_policy_secret(const struct arca_policy *p, co
 
 /* The canonical form: JSON with sorted keys, no insignificant whitespace,
  * every field present in a fixed shape, secret values included (hex).
+ * The exact shape is documented at the top of lib/policy_json.c.
  * With redact != 0 given secret values are replaced by "<redacted>"
- * (for reads); the hash is always over the unredacted form. */
+ * (for reads); the hash is always over the unredacted form.
+ * arca_policy_to_json returns a new reference (NULL on failure); an
+ * unredacted one holds secret values, so free it with arca_policy_json_free,
+ * which wipes its strings before json_decref.
+ * arca_policy_canonical appends to out (use a secret buffer: it holds the
+ * secret values); nothing is appended on failure. */
 json_t *arca_policy_to_json(const struct arca_policy *p, int redact);
+void arca_policy_json_free(json_t *j);
 int arca_policy_canonical(const struct arca_policy *p, struct arca_buf *out) ARCA_MUST_CHECK;
 int arca_policy_hash(const struct arca_policy *p, uint8_t out[32]) ARCA_MUST_CHECK;
 
@@ -129,7 +140,9 @@ int arca_name_valid(const char *s);
  * FORMAT (NULL = the kind's default) to out, or returns an error. */
 typedef int (*arca_secret_lookup_fn)(void *ctx, const char *name, const char *format, struct arca_buf *out);
 /* Appends in (len bytes) to out with every $$arca:NAME[:FORMAT]$$ replaced.
- * A malformed or unknown placeholder is an error (message in e). */
+ * A malformed or unknown placeholder is an error (message in e) and then
+ * nothing is appended. The exact bytes "$$arca:" always start a placeholder;
+ * any other '$' is literal (grammar at the top of lib/subst.c). */
 int arca_subst(const char *in, size_t len, arca_secret_lookup_fn lookup, void *ctx, struct arca_buf *out,
 	       struct arca_errbuf *e) ARCA_MUST_CHECK;
 

@@ -16,6 +16,9 @@
 #define ARCA_NONCE_LEN 32
 #define ARCA_MAX_BODY (1u << 20)          /* largest request body CAS reads */
 #define ARCA_MAX_EVIDENCE (64u << 10)
+/* Largest encoded struct arca_config (the JSON inside the sealed box):
+ * CAS refuses to render more, the shield sizes its reply buffer by it. */
+#define ARCA_MAX_CONFIG (4u << 20)
 
 /* Report data binding (design.md step 2):
  * SHA-512(nonce || public key || "S/V"). */
@@ -73,7 +76,10 @@ struct arca_config {
 	struct arca_file_entry *files;
 	size_t nfiles;
 };
-/* JSON {"argv":[…],"env":["K=V",…],"files":[{"path":…,"data":b64}]} */
+/* JSON {"argv":[…],"env":["K=V",…],"files":[{"path":…,"data":b64}]}
+ * argv has at least one entry; argv and env are also NULL-terminated
+ * (argv[argc] == NULL) so they can go straight to execve-like code. Encode
+ * into a secret buffer: the text holds the secrets in clear. */
 int arca_config_encode(const struct arca_config *c, struct arca_buf *out) ARCA_MUST_CHECK;
 int arca_config_decode(const uint8_t *p, size_t n, struct arca_config **out, struct arca_errbuf *e) ARCA_MUST_CHECK;
 void arca_config_free(struct arca_config *c);

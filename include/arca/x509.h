@@ -33,7 +33,9 @@ int arca_identity_load_or_create(const char *dir, const char *common_name, struc
 				 struct arca_errbuf *e) ARCA_MUST_CHECK;
 void arca_identity_free(struct arca_identity *id);
 
-/* Loads one certificate from DER or PEM bytes. */
+/* Loads one certificate from DER (exactly one, nothing after it) or PEM
+ * (the first certificate) bytes; ARCA_EPARSE otherwise. Serial number 0
+ * (AMD VCEKs) is accepted. */
 int arca_x509_load(const uint8_t *p, size_t n, X509 **out) ARCA_MUST_CHECK;
 int arca_x509_pem(X509 *c, struct arca_buf *out) ARCA_MUST_CHECK;
 

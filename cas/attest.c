@@ -1,0 +1,359 @@
+/* attest.c: POST /v1/attest/nonce and POST /v1/attest.
+ *
+ * The checks run in the order docs/CONTRACTS.md fixes, and the nonce is
+ * consumed by any attempt that names it, so a refused attempt cannot be
+ * retried with the same evidence. Callers are unauthenticated: a refusal
+ * tells them the code and its fixed sentence only, while the audit log
+ * and stderr get the precise reason (what was seen against what was
+ * expected). A configuration is released only after its grant is on disk
+ * in the audit log. */
+#include "cas.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arca/encode.h"
+#include "arca/evidence.h"
+#include "arca/policy.h"
+#include "arca/proto.h"
+#include "secrets.h"
+
+void cas_handle_nonce(struct cas_req *r)
+{
+	struct cas *c = r->w->cas;
+	struct arca_msg_nonce m;
+	struct arca_buf b;
+	int rc;
+
+	memset(&m, 0, sizeof m);
+	m.expires_in = c->cfg.nonce_ttl;
+	arca_buf_init(&b, 4096, 0);
+	rc = arca_random(m.nonce, sizeof m.nonce);
+	if (rc == 0)
+		rc = cas_store_nonce_add(r->w->store, m.nonce, cas_now_ms() + (int64_t)c->cfg.nonce_ttl * 1000);
+	if (rc == 0)
+		rc = arca_msg_nonce_encode(&m, &b);
+	if (rc < 0) {
+		cas_log("error", "cannot issue a nonce: %s", arca_strerror(rc));
+		cas_fail(r, CAS_INTERNAL, NULL);
+	} else {
+		cas_reply(r, 200, "application/json", b.p, b.len);
+	}
+	arca_buf_free(&b);
+}
+
+/* What one attestation has established so far, for the audit record. */
+struct attempt {
+	struct arca_msg_attest m;
+	int decoded;
+	struct arca_sim_evidence ev;
+	int verified;
+	char las[ARCA_FPR_LEN];
+};
+
+static json_t *attempt_extra(const struct attempt *a)
+{
+	json_t *o = json_object();
+	char digest[ARCA_DIGEST_STR_LEN];
+
+	if (!o)
+		return NULL;
+	if (a->decoded)
+		json_object_set_new(o, "platform", json_string(a->m.platform));
+	if (a->verified) {
+		arca_digest_format(a->ev.measurement, digest);
+		json_object_set_new(o, "las", json_string(a->las));
+		json_object_set_new(o, "measurement", json_string(digest));
+		json_object_set_new(o, "pid", json_integer(a->ev.pid));
+		json_object_set_new(o, "uid", json_integer(a->ev.uid));
+	}
+	return o;
+}
+
+static void record(struct cas_req *r, const struct attempt *a, const char *event, const char *error,
+		   const char *reason, int *ok)
+{
+	struct cas_event ev = {
+		.event = event,
+		.session = a->decoded && arca_name_valid(a->m.session) ? a->m.session : NULL,
+		.service = a->decoded && arca_name_valid(a->m.service) ? a->m.service : NULL,
+		.caller = r->has_caller ? r->caller : NULL,
+		.peer = r->peer,
+		.error = error,
+		.reason = reason,
+	};
+	json_t *extra = attempt_extra(a);
+
+	ev.extra = extra;
+	*ok = cas_event(&r->w->cas->events, &ev) == 0;
+	json_decref(extra);
+}
+
+static void refuse(struct cas_req *r, const struct attempt *a, enum cas_code code, const char *fmt, ...)
+	ARCA_PRINTF(4, 5);
+
+static void refuse(struct cas_req *r, const struct attempt *a, enum cas_code code, const char *fmt, ...)
+{
+	char reason[600];
+	va_list ap;
+	int ok;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof reason, fmt, ap);
+	va_end(ap);
+	record(r, a, "attest_refused", cas_code_name(code), reason, &ok);
+	if (!ok)
+		cas_log("error", "could not audit a refused attestation");
+	cas_log("info", "attestation refused (%s): %s", cas_code_name(code), reason);
+	cas_metrics_count_attest(&r->w->cas->metrics, 0, code);
+	/* Never a detail: the caller is not authenticated. */
+	cas_fail(r, code, NULL);
+}
+
+/* argv, environment and files of svc with every placeholder rendered, as
+ * the JSON of struct arca_config in a secret buffer. */
+static int render(struct cas_render *rr, const struct arca_service *svc, struct arca_buf *out, struct arca_errbuf *e)
+{
+	struct arca_config *cfg = calloc(1, sizeof *cfg);
+	struct arca_buf b;
+	int rc = 0;
+
+	ENSURE(cfg, ARCA_ENOMEM);
+	arca_buf_init(&b, ARCA_MAX_CONFIG, 1);
+	cfg->argv = calloc(svc->ncommand + 1, sizeof *cfg->argv);
+	cfg->env = calloc(svc->nenv + 1, sizeof *cfg->env);
+	cfg->files = calloc(svc->nfiles + 1, sizeof *cfg->files);
+	ENSURE_GOTO(cfg->argv && cfg->env && cfg->files, ARCA_ENOMEM, out);
+	for (size_t i = 0; i < svc->ncommand; i++) {
+		arca_buf_reset(&b);
+		GUARD_GOTO(arca_subst(svc->command[i], strlen(svc->command[i]), cas_render_lookup, rr, &b, e), out);
+		GUARD_GOTO(arca_buf_append(&b, "", 1), out); /* never empty, so steal gives memory */
+		ENSURE_GOTO(strlen((char *)b.p) == b.len - 1,
+			    arca_errf(e, ARCA_EINVAL, "argument %zu renders a NUL byte; use :hex or :base64", i), out);
+		cfg->argv[cfg->argc++] = (char *)arca_buf_steal(&b, NULL);
+	}
+	for (size_t i = 0; i < svc->nenv; i++) {
+		arca_buf_reset(&b);
+		GUARD_GOTO(arca_buf_appends(&b, svc->env[i].key), out);
+		GUARD_GOTO(arca_buf_append(&b, "=", 1), out);
+		GUARD_GOTO(arca_subst(svc->env[i].value, strlen(svc->env[i].value), cas_render_lookup, rr, &b, e), out);
+		ENSURE_GOTO(strlen((char *)b.p) == b.len,
+			    arca_errf(e, ARCA_EINVAL, "variable %s renders a NUL byte; use :hex or :base64",
+				      svc->env[i].key),
+			    out);
+		cfg->env[cfg->nenv++] = (char *)arca_buf_steal(&b, NULL);
+	}
+	for (size_t i = 0; i < svc->nfiles; i++) {
+		struct arca_file_entry *f = &cfg->files[cfg->nfiles];
+		arca_buf_reset(&b);
+		GUARD_GOTO(arca_subst(svc->files[i].value, strlen(svc->files[i].value), cas_render_lookup, rr, &b, e),
+			   out);
+		f->path = strdup(svc->files[i].key);
+		ENSURE_GOTO(f->path, ARCA_ENOMEM, out);
+		f->len = b.len;
+		f->data = b.len ? arca_buf_steal(&b, NULL) : NULL;
+		cfg->nfiles++;
+	}
+	rc = arca_config_encode(cfg, out);
+	if (rc < 0)
+		rc = arca_errf(e, rc, "the configuration cannot be encoded (%s)", arca_strerror(rc));
+out:
+	arca_buf_free(&b);
+	arca_config_free(cfg);
+	return rc;
+}
+
+/* Loads the session, finds the service and checks platform and
+ * measurement; on success seals the rendered configuration into *box.
+ * Returns the refusal code, or -1 on success. */
+static int evaluate(struct cas_req *r, struct attempt *a, struct arca_buf *box, char *why, size_t cap)
+{
+	struct cas_store *s = r->w->store;
+	struct cas_session_rec rec;
+	struct arca_diags *ds = NULL;
+	struct arca_policy *p = NULL;
+	const struct arca_service *svc;
+	struct cas_render rr;
+	struct arca_errbuf e = {{0}};
+	struct arca_buf cfg;
+	char seen[ARCA_DIGEST_STR_LEN], want[ARCA_DIGEST_STR_LEN];
+	int code = -1, rc;
+
+	cas_session_rec_init(&rec);
+	arca_buf_init(&cfg, ARCA_MAX_CONFIG, 1);
+	cas_render_init(&rr, s, a->m.session, NULL);
+	/* One snapshot: the policy and the secrets it renders belong to
+	 * the same version even when an update commits meanwhile. */
+	if (cas_store_begin_read(s) < 0) {
+		snprintf(why, cap, "store unavailable");
+		code = CAS_INTERNAL;
+		goto out;
+	}
+	rc = cas_store_session_get(s, a->m.session, &rec);
+	if (rc == ARCA_ENOTFOUND) {
+		snprintf(why, cap, "no such session '%s'", a->m.session);
+		code = CAS_UNKNOWN_SERVICE;
+		goto out;
+	}
+	if (rc < 0) {
+		snprintf(why, cap, "stored session '%s' does not open (%s)", a->m.session, arca_strerror(rc));
+		code = CAS_INTERNAL;
+		goto out;
+	}
+	ds = calloc(1, sizeof *ds);
+	if (ds)
+		arca_diags_init(ds, "<session>");
+	if (!ds || arca_policy_parse((const char *)rec.yaml.p, rec.yaml.len, ds, &p) < 0 || !p) {
+		p = NULL;
+		snprintf(why, cap, "stored policy of session '%s' no longer parses", a->m.session);
+		code = CAS_INTERNAL;
+		goto out;
+	}
+	svc = arca_policy_service(p, a->m.service);
+	if (!svc) {
+		snprintf(why, cap, "no such service '%s' in session '%s'", a->m.service, a->m.session);
+		code = CAS_UNKNOWN_SERVICE;
+		goto out;
+	}
+	if (!svc->platform_sim) {
+		snprintf(why, cap, "service '%s' does not list sim under platform", a->m.service);
+		code = CAS_PLATFORM_NOT_ALLOWED;
+		goto out;
+	}
+	arca_digest_format(a->ev.measurement, seen);
+	if (!svc->has_measurement) {
+		snprintf(why, cap, "measurement %s seen, but service '%s' names no measurement", seen, a->m.service);
+		code = CAS_MEASUREMENT_MISMATCH;
+		goto out;
+	}
+	if (!arca_ct_eq(svc->measurement, a->ev.measurement, 32)) {
+		arca_digest_format(svc->measurement, want);
+		snprintf(why, cap, "measurement %s seen, service '%s' expects %s", seen, a->m.service, want);
+		code = CAS_MEASUREMENT_MISMATCH;
+		goto out;
+	}
+	rr.policy = p;
+	rc = render(&rr, svc, &cfg, &e);
+	cas_store_rollback(s);
+	if (rc < 0) {
+		snprintf(why, cap, "rendering the configuration failed: %s", e.msg[0] ? e.msg : arca_strerror(rc));
+		code = CAS_INTERNAL;
+		goto out;
+	}
+	rc = arca_box_seal(a->m.pubkey, "arca/v1/config", cfg.p, cfg.len, box);
+	if (rc < 0) {
+		snprintf(why, cap, "sealing the configuration failed (%s)", arca_strerror(rc));
+		code = CAS_INTERNAL;
+	}
+out:
+	cas_store_rollback(s);
+	cas_render_free(&rr);
+	arca_buf_free(&cfg);
+	if (p)
+		arca_policy_free(p);
+	free(ds);
+	cas_session_rec_free(&rec);
+	return code;
+}
+
+void cas_handle_attest(struct cas_req *r)
+{
+	struct cas *c = r->w->cas;
+	struct attempt a;
+	struct arca_errbuf e = {{0}};
+	struct arca_buf box, reply;
+	const uint8_t *body;
+	uint8_t rd[64];
+	char why[600];
+	size_t n;
+	int rc, code, ok;
+
+	memset(&a, 0, sizeof a);
+	arca_buf_init(&box, ARCA_MAX_CONFIG + 4096, 0);
+	arca_buf_init(&reply, 2 * ARCA_MAX_CONFIG, 0);
+	rc = cas_body(r, &body, &n);
+	if (rc < 0) {
+		refuse(r, &a, rc == ARCA_ETOOBIG ? CAS_TOO_LARGE : CAS_INTERNAL, "request body unreadable (%s)",
+		       arca_strerror(rc));
+		goto out;
+	}
+	if (arca_msg_attest_decode(body, n, &a.m, &e) < 0) {
+		refuse(r, &a, CAS_BAD_REQUEST, "body: %s", e.msg);
+		goto out;
+	}
+	a.decoded = 1;
+
+	rc = cas_store_nonce_take(r->w->store, a.m.nonce, cas_now_ms());
+	if (rc == ARCA_ENOTFOUND) {
+		refuse(r, &a, CAS_NONCE_INVALID, "nonce unknown or already used");
+		goto out;
+	}
+	if (rc == ARCA_ETIMEOUT) {
+		refuse(r, &a, CAS_NONCE_EXPIRED, "nonce expired (time to live %d s)", c->cfg.nonce_ttl);
+		goto out;
+	}
+	if (rc < 0) {
+		refuse(r, &a, CAS_INTERNAL, "nonce store failed (%s)", arca_strerror(rc));
+		goto out;
+	}
+
+	if (strcmp(a.m.platform, "sim") != 0) {
+		refuse(r, &a, CAS_EVIDENCE_INVALID, "evidence of platform '%s' cannot be verified by this CAS",
+		       a.m.platform);
+		goto out;
+	}
+	if (arca_sim_evidence_verify(a.m.evidence, a.m.evidence_len, &a.ev, &e) < 0) {
+		refuse(r, &a, CAS_EVIDENCE_INVALID, "%s", e.msg);
+		goto out;
+	}
+	if (arca_fpr_ed25519(a.ev.las_pub, a.las) < 0) {
+		refuse(r, &a, CAS_INTERNAL, "cannot fingerprint the LAS key");
+		goto out;
+	}
+	a.verified = 1;
+
+	rc = cas_trust_has(&c->trust, a.las);
+	if (rc <= 0) {
+		refuse(r, &a, CAS_PLATFORM_UNTRUSTED,
+		       rc < 0 ? "LAS key %s not trusted: %s/las-trust cannot be read"
+			      : "LAS key %s is not trusted (not in %s/las-trust)",
+		       a.las, c->cfg.state_dir);
+		goto out;
+	}
+
+	if (arca_report_data(a.m.nonce, a.m.pubkey, a.m.session, a.m.service, rd) < 0) {
+		refuse(r, &a, CAS_INTERNAL, "cannot compute the report data");
+		goto out;
+	}
+	if (!arca_ct_eq(rd, a.ev.report_data, 64)) {
+		refuse(r, &a, CAS_BINDING_MISMATCH,
+		       "report data does not bind this nonce, key and %s/%s", a.m.session, a.m.service);
+		goto out;
+	}
+
+	code = evaluate(r, &a, &box, why, sizeof why);
+	if (code >= 0) {
+		refuse(r, &a, (enum cas_code)code, "%s", why);
+		goto out;
+	}
+	if (arca_msg_sealed_encode(box.p, box.len, &reply) < 0) {
+		refuse(r, &a, CAS_INTERNAL, "cannot encode the reply");
+		goto out;
+	}
+	record(r, &a, "attest_granted", NULL, "evidence verified and measurement matches", &ok);
+	if (!ok) {
+		cas_metrics_count_attest(&c->metrics, 0, CAS_INTERNAL);
+		cas_fail(r, CAS_INTERNAL, NULL);
+		goto out;
+	}
+	cas_metrics_count_attest(&c->metrics, 1, CAS_INTERNAL);
+	cas_reply(r, 200, "application/json", reply.p, reply.len);
+out:
+	arca_wipe(rd, sizeof rd);
+	if (a.decoded)
+		arca_msg_attest_free(&a.m);
+	arca_buf_free(&box);
+	arca_buf_free(&reply);
+}

@@ -1,0 +1,206 @@
+/* serve.c: one LAS request, from the 68 request bytes to the signed answer
+ * (wire protocol in include/arca/evidence.h).
+ *
+ * Runs on its own thread per connection, so the only shared state is the
+ * read-only key and the hash caches, each taken by one thread at a time. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include "las.h"
+#include "arca/encode.h"
+#include "arca/evidence.h"
+
+#define REFUSED 1
+#define REASON_MAX 400
+
+int las_caches_init(struct las_caches *cs)
+{
+	for (int i = 0; i < LAS_NCACHES; i++) {
+		cs->c[i] = arca_hash_cache_new(LAS_CACHE_ENTRIES);
+		if (cs->c[i] == NULL || pthread_mutex_init(&cs->mu[i], NULL) != 0) {
+			arca_hash_cache_free(cs->c[i]);
+			cs->c[i] = NULL;
+			for (int j = 0; j < i; j++) {
+				arca_hash_cache_free(cs->c[j]);
+				pthread_mutex_destroy(&cs->mu[j]);
+			}
+			return ARCA_ENOMEM;
+		}
+	}
+	return 0;
+}
+
+void las_caches_free(struct las_caches *cs)
+{
+	for (int i = 0; i < LAS_NCACHES; i++) {
+		arca_hash_cache_free(cs->c[i]);
+		cs->c[i] = NULL;
+		pthread_mutex_destroy(&cs->mu[i]);
+	}
+}
+
+static long ms_left(const struct timespec *deadline)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	long ms = (long)(deadline->tv_sec - now.tv_sec) * 1000 + (deadline->tv_nsec - now.tv_nsec) / 1000000;
+	return ms > 0 ? ms : 0;
+}
+
+/* Exactly n bytes before the deadline; a slow client only costs its own
+ * thread. */
+static int read_exact(int fd, uint8_t *p, size_t n, const struct timespec *deadline, struct arca_errbuf *e)
+{
+	while (n > 0) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		long left = ms_left(deadline);
+		if (left == 0)
+			return arca_errf(e, ARCA_ETIMEOUT, "no complete request within %d seconds", LAS_IO_TIMEOUT_S);
+		int pr = poll(&pfd, 1, (int)left);
+		if (pr < 0 && errno == EINTR)
+			continue;
+		if (pr <= 0)
+			continue;
+		ssize_t r = recv(fd, p, n, MSG_DONTWAIT);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r < 0)
+			return arca_errf(e, ARCA_EIO, "reading the request: %s", strerror(errno));
+		if (r == 0)
+			return arca_errf(e, ARCA_ENET, "the client closed the connection before a complete request");
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+static void send_reply(int fd, uint8_t status, const void *payload, size_t n)
+{
+	uint8_t msg[ARCA_LAS_MAX_RESP];
+	if (n > sizeof msg - 3)
+		n = sizeof msg - 3;
+	msg[0] = status;
+	msg[1] = (uint8_t)n;
+	msg[2] = (uint8_t)(n >> 8);
+	memcpy(msg + 3, payload, n);
+	/* The answer fits the socket buffer; a client that does not read it
+	 * only loses its own answer (SO_SNDTIMEO bounds the rest). */
+	size_t off = 0, len = n + 3;
+	while (off < len) {
+		ssize_t w = send(fd, msg + off, len - off, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+}
+
+/* Reasons are shown to the person running the program: printable ASCII. */
+static size_t clean_reason(const char *in, char *out, size_t cap)
+{
+	size_t n = 0;
+	for (; in[n] != 0 && n + 1 < cap && n < REASON_MAX; n++)
+		out[n] = (in[n] >= 0x20 && in[n] < 0x7f) ? in[n] : '?';
+	out[n] = 0;
+	return n;
+}
+
+void las_refuse_now(int conn, const char *reason)
+{
+	char clean[REASON_MAX + 1];
+	size_t n = clean_reason(reason, clean, sizeof clean);
+	uint8_t msg[REASON_MAX + 3];
+	msg[0] = REFUSED;
+	msg[1] = (uint8_t)n;
+	msg[2] = (uint8_t)(n >> 8);
+	memcpy(msg + 3, clean, n);
+	(void)send(conn, msg, n + 3, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+static int measure_with_cache(struct las_caches *cs, pid_t pid, struct arca_measurement *m, struct arca_errbuf *e)
+{
+	for (int i = 0; i < LAS_NCACHES; i++) {
+		if (pthread_mutex_trylock(&cs->mu[i]) != 0)
+			continue;
+		int rc = arca_measure_pid(pid, cs->c[i], m, e);
+		pthread_mutex_unlock(&cs->mu[i]);
+		return rc;
+	}
+	return arca_measure_pid(pid, NULL, m, e);
+}
+
+static void log_line(const struct las_peer *p, const char *meas, const char *outcome, const char *reason)
+{
+	char clean[REASON_MAX + 1];
+	clean_reason(reason ? reason : "", clean, sizeof clean);
+	/* One fprintf per line: stdio locks the stream, so lines of
+	 * concurrent requests never interleave. */
+	fprintf(stderr, "arca-las: request pid=%d uid=%u measurement=%s %s%s%s\n", (int)p->pid, (unsigned)p->uid,
+		meas, outcome, reason ? ": " : "", reason ? clean : "");
+}
+
+void las_serve(const struct las_ctx *ctx, int conn, struct las_peer *p)
+{
+	uint8_t req[ARCA_LAS_REQ_LEN], extra, ev_bytes[ARCA_SIM_EVIDENCE_LEN];
+	struct arca_measurement m = {0};
+	struct arca_sim_evidence ev;
+	struct arca_errbuf e = {{0}};
+	struct timespec deadline;
+	char meas[ARCA_DIGEST_STR_LEN] = "-";
+	struct timeval tv = {.tv_sec = LAS_IO_TIMEOUT_S, .tv_usec = 0};
+
+	(void)setsockopt(conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += LAS_IO_TIMEOUT_S;
+
+	if (read_exact(conn, req, sizeof req, &deadline, &e) < 0)
+		goto refuse;
+	if (memcmp(req, ARCA_LAS_REQ_MAGIC, 4) != 0) {
+		arca_errf(&e, ARCA_EPARSE, "not an arca LAS request (bad magic)");
+		goto refuse;
+	}
+	/* One request per connection, exactly ARCA_LAS_REQ_LEN bytes. */
+	if (recv(conn, &extra, 1, MSG_DONTWAIT | MSG_PEEK) > 0) {
+		arca_errf(&e, ARCA_EPARSE, "request longer than %d bytes", ARCA_LAS_REQ_LEN);
+		goto refuse;
+	}
+	if (las_peer_pin(conn, p, &e) < 0)
+		goto refuse;
+	if (measure_with_cache(ctx->caches, p->pid, &m, &e) < 0)
+		goto refuse;
+	arca_digest_format(m.digest, meas);
+	if (las_peer_confirm(conn, p, &e) < 0)
+		goto refuse;
+
+	memset(&ev, 0, sizeof ev);
+	ev.timestamp = (uint64_t)time(NULL);
+	ev.pid = (uint32_t)p->pid;
+	ev.uid = (uint32_t)p->uid;
+	memcpy(ev.measurement, m.digest, 32);
+	memcpy(ev.report_data, req + 4, 64);
+	memcpy(ev.las_pub, ctx->key->pub, 32);
+	if (arca_sim_evidence_sign(&ev, ctx->key->priv, ev_bytes) < 0) {
+		arca_errf(&e, ARCA_ECRYPTO, "internal error: signing failed");
+		goto refuse;
+	}
+	send_reply(conn, 0, ev_bytes, sizeof ev_bytes);
+	log_line(p, meas, "granted", NULL);
+	arca_measurement_free(&m);
+	return;
+refuse:
+	if (e.msg[0] == 0)
+		arca_errf(&e, ARCA_EIO, "internal error");
+	{
+		char clean[REASON_MAX + 1];
+		size_t n = clean_reason(e.msg, clean, sizeof clean);
+		send_reply(conn, REFUSED, clean, n);
+	}
+	log_line(p, meas, "refused", e.msg);
+	arca_measurement_free(&m);
+}
