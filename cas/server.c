@@ -36,7 +36,6 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
-#include "arca/http.h"
 #include "arca/proto.h"
 
 #define CAS_IDLE_TIMEOUT_S 10
@@ -105,6 +104,36 @@ static void format_addr(const struct sockaddr *sa, char *out, size_t cap)
 	}
 }
 
+/* HOST:PORT or [V6]:PORT. Unlike arca_hostport_split (a client's view)
+ * this accepts port 0, so that tests can let the kernel pick a free port;
+ * the ready line reports the port actually bound. */
+static int split_listen(const char *s, char *host, size_t hcap, char *port, size_t pcap)
+{
+	const char *colon, *h = s, *hend;
+	size_t hl, pl;
+
+	if (*s == '[') {
+		hend = strchr(s, ']');
+		if (!hend || hend[1] != ':')
+			return ARCA_EINVAL;
+		h = s + 1;
+		colon = hend + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || memchr(s, ':', (size_t)(colon - s)))
+			return ARCA_EINVAL;
+		hend = colon;
+	}
+	hl = (size_t)(hend - h);
+	pl = strlen(colon + 1);
+	if (hl == 0 || hl >= hcap || pl == 0 || pl > 5 || pl >= pcap || strspn(colon + 1, "0123456789") != pl)
+		return ARCA_EINVAL;
+	memcpy(host, h, hl);
+	host[hl] = 0;
+	memcpy(port, colon + 1, pl + 1);
+	return strtol(port, NULL, 10) <= 65535 ? 0 : ARCA_EINVAL;
+}
+
 static int make_listener(struct cas *c, struct arca_errbuf *e)
 {
 	char host[256], port[32];
@@ -113,7 +142,7 @@ static int make_listener(struct cas *c, struct arca_errbuf *e)
 	socklen_t sl = sizeof ss;
 	int fd = -1, one = 1, gai;
 
-	if (arca_hostport_split(c->cfg.listen, host, sizeof host, port, sizeof port) < 0)
+	if (split_listen(c->cfg.listen, host, sizeof host, port, sizeof port) < 0)
 		return arca_errf(e, ARCA_EINVAL, "--listen %s: expected HOST:PORT (IPv6 as [ADDR]:PORT)", c->cfg.listen);
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = AF_UNSPEC;

@@ -194,7 +194,7 @@ static int finish_write(struct cas_req *r, const char *name, const struct arca_p
 
 	rc = cas_secrets_sync(s, name, p, &e);
 	if (rc < 0) {
-		snprintf(why, cap, "secrets: %s", e.msg);
+		snprintf(why, cap, "secrets: %.300s", e.msg);
 		return rc == ARCA_ETOOBIG ? CAS_INVALID_POLICY : CAS_INTERNAL;
 	}
 	rc = create ? cas_store_session_insert(s, name, rec) : cas_store_session_replace(s, name, rec);

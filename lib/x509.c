@@ -23,7 +23,7 @@
 #define KEY_FILE "identity.key"
 #define CERT_FILE "identity.crt"
 #define PEM_MAX (64u << 10)
-#define CN_MAX 64 /* ub-common-name in RFC 5280 */
+#define CN_MAX ARCA_CN_MAX
 
 static int ossl_fail(int code)
 {
@@ -126,27 +126,36 @@ static int cn_valid(const char *cn)
 	return n >= 1 && n <= CN_MAX;
 }
 
-/* A DNS name (or wildcard) as a certificate may carry it: LDH labels. */
-static int dns_valid(const char *s)
+int arca_dns_name_valid(const char *s)
 {
+	if (!s)
+		return 0;
 	size_t n = strnlen(s, 254);
 	if (n == 0 || n > 253)
 		return 0;
+	size_t i = 0;
+	if (n > 2 && s[0] == '*' && s[1] == '.')
+		i = 2;
+	/* Each label: letters, digits and '-', 1..63, not starting or ending
+	 * with '-' (RFC 1123). */
 	size_t label = 0;
-	for (size_t i = 0; i < n; i++) {
+	char prev = '.';
+	for (; i < n; i++) {
 		char c = s[i];
 		if (c == '.') {
-			if (label == 0)
+			if (label == 0 || prev == '-')
 				return 0;
 			label = 0;
-			continue;
-		}
-		int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-			 (c == '*' && i == 0 && n > 1 && s[1] == '.');
-		if (!ok || ++label > 63)
+		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			   (c == '-' && label > 0)) {
+			if (++label > 63)
+				return 0;
+		} else {
 			return 0;
+		}
+		prev = c;
 	}
-	return label > 0;
+	return label > 0 && prev != '-';
 }
 
 static X509_NAME *name_cn(const char *cn)
@@ -447,7 +456,7 @@ int arca_ca_issue(const uint8_t *ca_key_pem, size_t ca_key_len, const uint8_t *c
 	ENSURE(cn_valid(common_name), ARCA_EINVAL);
 	ENSURE(ndns <= 100 && (ndns == 0 || dns != NULL), ARCA_EINVAL);
 	for (size_t i = 0; i < ndns; i++)
-		ENSURE(dns[i] != NULL && dns_valid(dns[i]), ARCA_EINVAL);
+		ENSURE(arca_dns_name_valid(dns[i]), ARCA_EINVAL);
 
 	EVP_PKEY *ca_key = NULL, *key = NULL;
 	X509 *ca = NULL, *x = NULL;

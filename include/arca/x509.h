@@ -47,6 +47,13 @@ int arca_ca_create(const char *common_name, struct arca_buf *key_pem, struct arc
 int arca_ca_issue(const uint8_t *ca_key_pem, size_t ca_key_len, const uint8_t *ca_cert_pem, size_t ca_cert_len,
 		  const char *common_name, const char *const *dns, size_t ndns, struct arca_buf *key_pem,
 		  struct arca_buf *cert_pem) ARCA_MUST_CHECK;
+/* 1 when s is a DNS name arca_ca_issue accepts for a SAN: dot-separated
+ * labels of letters, digits and '-', each 1..63, 253 at most in all, and
+ * optionally "*." in front; no trailing dot. Lets a policy check early. */
+int arca_dns_name_valid(const char *s);
+/* Issued certificates have a common name of 1..64 bytes (RFC 5280's upper
+ * bound); a longer one is refused with ARCA_EINVAL. */
+#define ARCA_CN_MAX 64
 /* A fresh private key (P-256) as PKCS#8 PEM, for secrets of kind private-key. */
 int arca_private_key_pem(struct arca_buf *key_pem) ARCA_MUST_CHECK;
 

@@ -392,6 +392,32 @@ static void test_ca(void **state)
 	arca_buf_free(&cert);
 }
 
+static void test_dns_names(void **state)
+{
+	static const char *good[] = { "a", "api.example", "*.svc.example", "A-1.b-2.example", "xn--bcher-kva.example" };
+	static const char *bad[] = { "", ".", "a.", ".a", "a..b", "a b", "a_b", "*", "*.", "a.*.b", "foo*.b", "a/b",
+				     "a,IP:1.2.3.4", "-", "-a.b", "a-.b", "a.b-" };
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+		assert_true(arca_dns_name_valid(good[i]));
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (arca_dns_name_valid(bad[i]))
+			fail_msg("accepted \"%s\"", bad[i]);
+	assert_false(arca_dns_name_valid(NULL));
+	char label[70], name[300];
+	memset(label, 'a', 63);
+	label[63] = 0;
+	assert_true(arca_dns_name_valid(label));
+	memset(label, 'a', 64);
+	label[64] = 0;
+	assert_false(arca_dns_name_valid(label));
+	/* 4 labels of 63 + 3 dots = 255 > 253 */
+	snprintf(name, sizeof name, "%.63s.%.63s.%.63s.%.63s", label, label, label, label);
+	assert_false(arca_dns_name_valid(name));
+	snprintf(name, sizeof name, "%.63s.%.63s.%.63s.%.61s", label, label, label, label);
+	assert_int_equal(strlen(name), 253);
+	assert_true(arca_dns_name_valid(name));
+}
+
 static void test_private_key_pem(void **state)
 {
 	struct arca_buf a, b;
@@ -419,6 +445,7 @@ int main(void)
 		cmocka_unit_test(test_identity_refusals),
 		cmocka_unit_test(test_x509_load),
 		cmocka_unit_test(test_ca),
+		cmocka_unit_test(test_dns_names),
 		cmocka_unit_test(test_private_key_pem),
 	};
 	return cmocka_run_group_tests(tests, setup_dir, teardown_dir);

@@ -1,0 +1,407 @@
+/* cas_test_helper.c: plays LAS and shield for tests/integration/test_cas_api.sh,
+ * so that CAS's attestation path can be tested (and loaded) without a real
+ * LAS or shield.
+ *
+ *   cas-test-helper las-key FILE          new LAS platform key (raw, 0600);
+ *                                         prints its fingerprint
+ *   cas-test-helper keypair               X25519 pair: "PRIV_B64 PUB_B64"
+ *   cas-test-helper evidence --las-key FILE --measurement sha256:… --nonce B64
+ *          --pub B64 --session S --service V [--bind-session S2]
+ *                                         signed sim evidence, base64; with
+ *                                         --bind-session the report data
+ *                                         names S2 instead (binding test)
+ *   cas-test-helper open --priv B64 --pub B64 < reply.json
+ *                                         opens {"config": …}; prints the
+ *                                         config JSON
+ *   cas-test-helper audit-verify FILE     prints "ok N" or the error; exit 1
+ *   cas-test-helper load --cas HOST:PORT --pin FPR --las-key FILE
+ *          --measurement M --session S --service V --clients N --seconds T
+ *          [--reconnect]                  attestations per second (one TLS
+ *                                         connection per client, or per
+ *                                         attestation with --reconnect)
+ *
+ * Exit status: 0 ok, 1 failed, 2 usage. */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "arca/audit.h"
+#include "arca/buf.h"
+#include "arca/crypto.h"
+#include "arca/encode.h"
+#include "arca/evidence.h"
+#include "arca/http.h"
+#include "arca/proto.h"
+
+static int usage(void)
+{
+	fprintf(stderr, "cas-test-helper: see the comment at the top of cas_test_helper.c\n");
+	return 2;
+}
+
+static const char *opt(int argc, char **argv, const char *name)
+{
+	for (int i = 0; i + 1 < argc; i++)
+		if (strcmp(argv[i], name) == 0)
+			return argv[i + 1];
+	return NULL;
+}
+
+static int flag(int argc, char **argv, const char *name)
+{
+	for (int i = 0; i < argc; i++)
+		if (strcmp(argv[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+static int b64_fixed(const char *s, uint8_t *out, size_t n)
+{
+	size_t got = 0;
+
+	if (!s || arca_b64_decode(s, strlen(s), out, n, &got) < 0 || got != n)
+		return ARCA_EPARSE;
+	return 0;
+}
+
+static int load_las_key(const char *path, uint8_t priv[32], uint8_t pub[32])
+{
+	struct arca_buf b;
+	struct arca_errbuf e;
+	int rc;
+
+	arca_buf_init(&b, 64, 1);
+	rc = arca_read_file(path, 64, &b, &e);
+	if (rc == 0 && b.len != 32)
+		rc = ARCA_EPARSE;
+	if (rc == 0) {
+		memcpy(priv, b.p, 32);
+		rc = arca_ed25519_public(priv, pub);
+	}
+	arca_buf_free(&b);
+	return rc;
+}
+
+static int cmd_las_key(const char *path)
+{
+	uint8_t pub[32], priv[32];
+	char fpr[ARCA_FPR_LEN];
+	struct arca_errbuf e;
+
+	if (arca_ed25519_keygen(pub, priv) < 0 || arca_fpr_ed25519(pub, fpr) < 0 ||
+	    arca_write_file_atomic(path, priv, 32, 0600, &e) < 0) {
+		fprintf(stderr, "cas-test-helper: cannot make a LAS key\n");
+		return 1;
+	}
+	arca_wipe(priv, sizeof priv);
+	printf("%s\n", fpr);
+	return 0;
+}
+
+static int cmd_keypair(void)
+{
+	uint8_t pub[32], priv[32];
+	char a[ARCA_B64_LEN(32)], b[ARCA_B64_LEN(32)];
+
+	if (arca_x25519_keygen(pub, priv) < 0)
+		return 1;
+	arca_b64_encode(priv, 32, a);
+	arca_b64_encode(pub, 32, b);
+	printf("%s %s\n", a, b);
+	return 0;
+}
+
+static int make_evidence(const uint8_t las_priv[32], const uint8_t las_pub[32], const uint8_t meas[32],
+			 const uint8_t nonce[32], const uint8_t pub[32], const char *session, const char *service,
+			 uint8_t out[ARCA_SIM_EVIDENCE_LEN])
+{
+	struct arca_sim_evidence ev;
+
+	memset(&ev, 0, sizeof ev);
+	ev.timestamp = (uint64_t)time(NULL);
+	ev.pid = (uint32_t)getpid();
+	ev.uid = (uint32_t)getuid();
+	memcpy(ev.measurement, meas, 32);
+	memcpy(ev.las_pub, las_pub, 32);
+	GUARD(arca_report_data(nonce, pub, session, service, ev.report_data));
+	return arca_sim_evidence_sign(&ev, las_priv, out);
+}
+
+static int cmd_evidence(int argc, char **argv)
+{
+	const char *key = opt(argc, argv, "--las-key"), *m = opt(argc, argv, "--measurement");
+	const char *session = opt(argc, argv, "--session"), *service = opt(argc, argv, "--service");
+	const char *bind = opt(argc, argv, "--bind-session");
+	uint8_t priv[32], lpub[32], meas[32], nonce[32], pub[32], ev[ARCA_SIM_EVIDENCE_LEN];
+	char out[ARCA_B64_LEN(ARCA_SIM_EVIDENCE_LEN)];
+
+	if (!key || !m || !session || !service)
+		return usage();
+	if (load_las_key(key, priv, lpub) < 0 || arca_digest_parse(m, meas) < 0 ||
+	    b64_fixed(opt(argc, argv, "--nonce"), nonce, 32) < 0 || b64_fixed(opt(argc, argv, "--pub"), pub, 32) < 0) {
+		fprintf(stderr, "cas-test-helper: bad key, measurement, nonce or pub\n");
+		return 1;
+	}
+	if (make_evidence(priv, lpub, meas, nonce, pub, bind ? bind : session, service, ev) < 0) {
+		fprintf(stderr, "cas-test-helper: cannot sign evidence\n");
+		return 1;
+	}
+	arca_wipe(priv, sizeof priv);
+	arca_b64_encode(ev, sizeof ev, out);
+	printf("%s\n", out);
+	return 0;
+}
+
+static int cmd_open(int argc, char **argv)
+{
+	uint8_t priv[32], pub[32];
+	struct arca_buf in, box, plain;
+	struct arca_errbuf e = {{0}};
+	int rc = 1;
+
+	if (b64_fixed(opt(argc, argv, "--priv"), priv, 32) < 0 || b64_fixed(opt(argc, argv, "--pub"), pub, 32) < 0)
+		return usage();
+	arca_buf_init(&in, 16 << 20, 0);
+	arca_buf_init(&box, 16 << 20, 0);
+	arca_buf_init(&plain, 16 << 20, 1);
+	for (;;) {
+		if (arca_buf_reserve(&in, 65536) < 0)
+			goto out;
+		ssize_t n = read(0, in.p + in.len, 65536);
+		if (n < 0)
+			goto out;
+		if (n == 0)
+			break;
+		in.len += (size_t)n;
+	}
+	if (arca_msg_sealed_decode(in.p, in.len, &box, &e) < 0) {
+		fprintf(stderr, "cas-test-helper: reply: %s\n", e.msg);
+		goto out;
+	}
+	if (arca_box_open(priv, pub, "arca/v1/config", box.p, box.len, &plain) < 0) {
+		fprintf(stderr, "cas-test-helper: the box does not open with this key\n");
+		goto out;
+	}
+	fwrite(plain.p, 1, plain.len, stdout);
+	printf("\n");
+	rc = 0;
+out:
+	arca_wipe(priv, sizeof priv);
+	arca_buf_free(&in);
+	arca_buf_free(&box);
+	arca_buf_free(&plain);
+	return rc;
+}
+
+static int cmd_audit_verify(const char *path)
+{
+	struct arca_errbuf e = {{0}};
+	size_t n = 0;
+
+	if (arca_audit_verify_file(path, &n, &e) < 0) {
+		printf("bad %zu %s\n", n, e.msg);
+		return 1;
+	}
+	printf("ok %zu\n", n);
+	return 0;
+}
+
+/* ---- load ---- */
+
+struct loader {
+	pthread_t th;
+	const char *cas, *pin, *session, *service;
+	const uint8_t *las_priv, *las_pub, *meas;
+	int reconnect;
+	double deadline;
+	unsigned long ok, fail;
+	double *lat;
+	size_t nlat, caplat;
+	char err[600];
+};
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int attest_once(struct loader *l, struct arca_http *h, struct arca_errbuf *e)
+{
+	struct arca_buf resp, body, box, plain;
+	struct arca_msg_nonce nm;
+	struct arca_msg_attest am;
+	uint8_t pub[32], priv[32], ev[ARCA_SIM_EVIDENCE_LEN];
+	int status = 0, rc;
+
+	memset(&am, 0, sizeof am);
+	arca_buf_init(&resp, 1 << 20, 0);
+	arca_buf_init(&body, 1 << 20, 0);
+	arca_buf_init(&box, 1 << 20, 0);
+	arca_buf_init(&plain, 1 << 20, 1);
+	GUARD_GOTO(arca_http_request(h, "POST", "/v1/attest/nonce", NULL, 0, &status, &resp, e), out);
+	ENSURE_GOTO(status == 200, arca_errf(e, ARCA_EDENIED, "nonce: HTTP %d", status), out);
+	GUARD_GOTO(arca_msg_nonce_decode(resp.p, resp.len, &nm, e), out);
+	GUARD_GOTO(arca_x25519_keygen(pub, priv), out);
+	GUARD_GOTO(make_evidence(l->las_priv, l->las_pub, l->meas, nm.nonce, pub, l->session, l->service, ev), out);
+	snprintf(am.session, sizeof am.session, "%s", l->session);
+	snprintf(am.service, sizeof am.service, "%s", l->service);
+	snprintf(am.platform, sizeof am.platform, "sim");
+	memcpy(am.nonce, nm.nonce, 32);
+	memcpy(am.pubkey, pub, 32);
+	am.evidence = ev;
+	am.evidence_len = sizeof ev;
+	GUARD_GOTO(arca_msg_attest_encode(&am, &body), out);
+	arca_buf_reset(&resp);
+	GUARD_GOTO(arca_http_request(h, "POST", "/v1/attest", body.p, body.len, &status, &resp, e), out);
+	ENSURE_GOTO(status == 200, arca_errf(e, ARCA_EDENIED, "attest: HTTP %d: %.200s", status, (char *)resp.p), out);
+	GUARD_GOTO(arca_msg_sealed_decode(resp.p, resp.len, &box, e), out);
+	GUARD_GOTO(arca_box_open(priv, pub, "arca/v1/config", box.p, box.len, &plain), out);
+	rc = 0;
+out:
+	arca_wipe(priv, sizeof priv);
+	arca_buf_free(&resp);
+	arca_buf_free(&body);
+	arca_buf_free(&box);
+	arca_buf_free(&plain);
+	return rc;
+}
+
+static void *load_thread(void *arg)
+{
+	struct loader *l = arg;
+	struct arca_http *h = NULL;
+	struct arca_errbuf e = {{0}};
+
+	while (now() < l->deadline) {
+		double t0 = now();
+		if (!h && arca_http_connect(l->cas, l->pin, NULL, &h, &e) < 0) {
+			l->fail++;
+			snprintf(l->err, sizeof l->err, "%s", e.msg);
+			h = NULL;
+			continue;
+		}
+		if (attest_once(l, h, &e) < 0) {
+			l->fail++;
+			snprintf(l->err, sizeof l->err, "%s", e.msg);
+			arca_http_close(h);
+			h = NULL;
+			continue;
+		}
+		if (l->reconnect) {
+			arca_http_close(h);
+			h = NULL;
+		}
+		l->ok++;
+		if (l->nlat == l->caplat) {
+			size_t cap = l->caplat ? 2 * l->caplat : 4096;
+			double *nl = realloc(l->lat, cap * sizeof *nl);
+			if (!nl)
+				continue;
+			l->lat = nl;
+			l->caplat = cap;
+		}
+		l->lat[l->nlat++] = now() - t0;
+	}
+	if (h)
+		arca_http_close(h);
+	return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int cmd_load(int argc, char **argv)
+{
+	const char *key = opt(argc, argv, "--las-key"), *m = opt(argc, argv, "--measurement");
+	const char *nc = opt(argc, argv, "--clients"), *ns = opt(argc, argv, "--seconds");
+	uint8_t priv[32], lpub[32], meas[32];
+	struct loader *ls;
+	int clients, secs;
+	unsigned long ok = 0, fail = 0;
+	size_t nlat = 0;
+	double *all, t0, el;
+	const char *err = "";
+
+	if (!key || !m || !nc || !ns || !opt(argc, argv, "--cas") || !opt(argc, argv, "--pin") ||
+	    !opt(argc, argv, "--session") || !opt(argc, argv, "--service"))
+		return usage();
+	clients = (int)strtol(nc, NULL, 10);
+	secs = (int)strtol(ns, NULL, 10);
+	if (clients < 1 || clients > 512 || secs < 1 || secs > 600)
+		return usage();
+	if (load_las_key(key, priv, lpub) < 0 || arca_digest_parse(m, meas) < 0)
+		return 1;
+	ls = calloc((size_t)clients, sizeof *ls);
+	if (!ls)
+		return 1;
+	t0 = now();
+	for (int i = 0; i < clients; i++) {
+		ls[i].cas = opt(argc, argv, "--cas");
+		ls[i].pin = opt(argc, argv, "--pin");
+		ls[i].session = opt(argc, argv, "--session");
+		ls[i].service = opt(argc, argv, "--service");
+		ls[i].las_priv = priv;
+		ls[i].las_pub = lpub;
+		ls[i].meas = meas;
+		ls[i].reconnect = flag(argc, argv, "--reconnect");
+		ls[i].deadline = t0 + secs;
+		pthread_create(&ls[i].th, NULL, load_thread, &ls[i]);
+	}
+	for (int i = 0; i < clients; i++) {
+		pthread_join(ls[i].th, NULL);
+		ok += ls[i].ok;
+		fail += ls[i].fail;
+		nlat += ls[i].nlat;
+		if (ls[i].err[0])
+			err = ls[i].err;
+	}
+	el = now() - t0;
+	all = calloc(nlat ? nlat : 1, sizeof *all);
+	nlat = 0;
+	for (int i = 0; i < clients; i++) {
+		if (all)
+			memcpy(all + nlat, ls[i].lat, ls[i].nlat * sizeof *all);
+		nlat += ls[i].nlat;
+		free(ls[i].lat);
+	}
+	if (all && nlat)
+		qsort(all, nlat, sizeof *all, cmp_double);
+	printf("clients=%d reconnect=%d attestations=%lu failed=%lu seconds=%.1f rate=%.0f/s p50=%.2fms p99=%.2fms\n",
+	       clients, flag(argc, argv, "--reconnect"), ok, fail, el, (double)ok / el,
+	       all && nlat ? all[nlat / 2] * 1e3 : 0.0, all && nlat ? all[nlat * 99 / 100] * 1e3 : 0.0);
+	if (fail)
+		fprintf(stderr, "cas-test-helper: last failure: %s\n", err);
+	arca_wipe(priv, sizeof priv);
+	free(all);
+	free(ls);
+	return fail && !ok ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return usage();
+	if (strcmp(argv[1], "las-key") == 0 && argc == 3)
+		return cmd_las_key(argv[2]);
+	if (strcmp(argv[1], "keypair") == 0)
+		return cmd_keypair();
+	if (strcmp(argv[1], "evidence") == 0)
+		return cmd_evidence(argc - 2, argv + 2);
+	if (strcmp(argv[1], "open") == 0)
+		return cmd_open(argc - 2, argv + 2);
+	if (strcmp(argv[1], "audit-verify") == 0 && argc == 3)
+		return cmd_audit_verify(argv[2]);
+	if (strcmp(argv[1], "load") == 0)
+		return cmd_load(argc - 2, argv + 2);
+	return usage();
+}
