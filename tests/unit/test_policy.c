@@ -1,0 +1,879 @@
+/* test_policy.c: session policies as a user meets them: what parses, every
+ * refusal with its exact line, column and advice, the canonical form and
+ * hash that updates depend on, redaction, and placeholder rendering. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "arca/crypto.h"
+#include "arca/encode.h"
+#include "arca/policy.h"
+
+#define MEAS "sha256:a172cedcae47474b615c54d510a5d84a8dea3032e958587430b413538be3f333"
+#define MEAS_UPPER "sha256:A172CEDCAE47474B615C54D510A5D84A8DEA3032E958587430B413538BE3F333"
+#define FPR_A "SHA256:K9gGyX8OAK8aH8Myj6djqSaXI8jbj6xPk69x2xhtbpA"
+#define FPR_B "SHA256:gbY32PzSxtpjWeaWMROhFw3nleS3JbhNHgtM/Z7FjOk"
+
+/* A service that is valid on its own, for cases about something else. */
+#define SVC_HEAD "services:\n  - name: api\n    command: [/bin/true]\n    measurement: " MEAS "\n    platform: {sim: {}}\n"
+
+static struct arca_policy *parse_ok(const char *yaml)
+{
+	struct arca_diags ds;
+	struct arca_policy *p = NULL;
+	arca_diags_init(&ds, "t.yaml");
+	int rc = arca_policy_parse(yaml, strlen(yaml), &ds, &p);
+	if (rc != 0 || ds.n != 0) {
+		struct arca_buf b;
+		arca_buf_init(&b, 0, 0);
+		if (arca_diags_format(&ds, &b) == 0 && b.p)
+			fprintf(stderr, "unexpected diagnostics (rc %d):\n%s", rc, (char *)b.p);
+		arca_buf_free(&b);
+	}
+	assert_int_equal(rc, 0);
+	assert_int_equal(ds.n, 0);
+	assert_non_null(p);
+	return p;
+}
+
+static void hash_of(const char *yaml, uint8_t h[32])
+{
+	struct arca_policy *p = parse_ok(yaml);
+	assert_int_equal(arca_policy_hash(p, h), 0);
+	arca_policy_free(p);
+}
+
+/* ---- the design.md example ---- */
+
+static const char design_example[] =
+	"name: payroll                  # [A-Za-z0-9_.~/-]{1,128}\n"
+	"access:\n"
+	"  owners: [" FPR_A "]\n"
+	"services:\n"
+	"  - name: api\n"
+	"    command: [/usr/bin/python3, /app/server.py]\n"
+	"    measurement: " MEAS "\n"
+	"    platform:\n"
+	"      sim: {}\n"
+	"    environment:\n"
+	"      DB_PASSWORD: $$arca:db_password$$\n"
+	"    files:\n"
+	"      /etc/app/app.ini: |\n"
+	"        password = $$arca:db_password$$\n"
+	"    volumes: [{name: data, path: /var/lib/app}]\n"
+	"secrets:\n"
+	"  - {name: db_password, kind: ascii, size: 32}        # generated inside CAS, never shown\n"
+	"  - {name: api_key, kind: binary, value: \"00ff\"}      # given by the owner\n"
+	"  - {name: tls, kind: x509, common_name: api.example, dns: [api.example]}\n"
+	"volumes:\n"
+	"  - {name: data, mode: encrypted}                      # or: authenticated\n";
+
+static void test_design_example(void **state)
+{
+	(void)state;
+	struct arca_policy *p = parse_ok(design_example);
+	assert_string_equal(p->name, "payroll");
+	assert_false(p->has_predecessor);
+	assert_true(p->has_access);
+	assert_int_equal(p->nowners, 1);
+	assert_string_equal(p->owners[0], FPR_A);
+
+	assert_int_equal(p->nservices, 1);
+	const struct arca_service *s = arca_policy_service(p, "api");
+	assert_non_null(s);
+	assert_null(arca_policy_service(p, "nope"));
+	assert_int_equal(s->ncommand, 2);
+	assert_string_equal(s->command[0], "/usr/bin/python3");
+	assert_string_equal(s->command[1], "/app/server.py");
+	assert_true(s->has_measurement);
+	uint8_t m[32];
+	assert_int_equal(arca_digest_parse(MEAS, m), 0);
+	assert_memory_equal(s->measurement, m, 32);
+	assert_true(s->platform_sim);
+	assert_int_equal(s->nenv, 1);
+	assert_string_equal(s->env[0].key, "DB_PASSWORD");
+	assert_string_equal(s->env[0].value, "$$arca:db_password$$");
+	assert_int_equal(s->env[0].line, 11);
+	assert_int_equal(s->env[0].col, 7);
+	assert_int_equal(s->nfiles, 1);
+	assert_string_equal(s->files[0].key, "/etc/app/app.ini");
+	assert_string_equal(s->files[0].value, "password = $$arca:db_password$$\n");
+	assert_int_equal(s->nvolumes, 1);
+	assert_string_equal(s->volumes[0].name, "data");
+	assert_string_equal(s->volumes[0].path, "/var/lib/app");
+	assert_int_equal(s->line, 5);
+	assert_int_equal(s->col, 5);
+
+	assert_int_equal(p->nsecrets, 3);
+	const struct arca_secret_def *d = arca_policy_secret(p, "db_password");
+	assert_non_null(d);
+	assert_int_equal(d->kind, ARCA_SECRET_ASCII);
+	assert_int_equal(d->size, 32);
+	assert_null(d->value);
+	d = arca_policy_secret(p, "api_key");
+	assert_non_null(d);
+	assert_int_equal(d->kind, ARCA_SECRET_BINARY);
+	assert_int_equal(d->value_len, 2);
+	assert_int_equal(d->value[0], 0x00);
+	assert_int_equal(d->value[1], 0xff);
+	assert_int_equal(d->size, 2);
+	d = arca_policy_secret(p, "tls");
+	assert_non_null(d);
+	assert_int_equal(d->kind, ARCA_SECRET_X509);
+	assert_string_equal(d->common_name, "api.example");
+	assert_int_equal(d->ndns, 1);
+	assert_string_equal(d->dns[0], "api.example");
+	assert_int_equal(d->line, 19);
+	assert_int_equal(d->col, 5);
+
+	assert_int_equal(p->nvolumes, 1);
+	assert_string_equal(p->volumes[0].name, "data");
+	assert_false(p->volumes[0].authenticated);
+	assert_int_equal(p->ntolerate, 0);
+	arca_policy_free(p);
+}
+
+static void test_accepts_edge_forms(void **state)
+{
+	(void)state;
+	/* defaults, plain numbers as strings, literal '$', every format that fits */
+	static const char y[] =
+		"name: a/b.c~d-e_f\n"
+		"predecessor: 6F1C2A0E9B8D7C6F5E4D3C2B1A09F8E7D6C5B4A39281706F5E4D3C2B1A09F8E7\n"
+		"tolerate: [no-secret-memory]\n"
+		"secrets:\n"
+		"  - {name: b, kind: binary}\n"
+		"  - {name: pk, kind: private-key}\n"
+		"  - {name: c, kind: x509}\n"
+		"  - {name: a, kind: ascii, value: 'it''s'}\n"
+		"volumes: [{name: v}]\n"
+		"services:\n"
+		"  - name: api\n"
+		"    command: [/bin/app, \"\", --hex=$$arca:b:hex$$, $$arca:b:base64$$, 8080]\n"
+		"    measurement: " MEAS "\n"
+		"    platform: {sim: }\n"
+		"    environment: {PORT: 8080, DEBUG: yes, PRICE: \"$$5 $$HOME $\", KEY: $$arca:pk$$, K2: $$arca:c:key$$}\n"
+		"    files:\n"
+		"      /raw: $$arca:b$$\n"
+		"      /c.pem: $$arca:c:chain$$$$arca:c:pem$$\n"
+		"      /empty: \"\"\n"
+		"      /a: \"$$$arca:a$$\"\n"
+		"    volumes: [{name: v, path: /v}]\n";
+	struct arca_policy *p = parse_ok(y);
+	assert_string_equal(p->name, "a/b.c~d-e_f");
+	assert_true(p->has_predecessor);
+	assert_int_equal(p->predecessor[0], 0x6f);
+	assert_int_equal(p->predecessor[31], 0xe7);
+	const struct arca_secret_def *b = arca_policy_secret(p, "b");
+	assert_int_equal(b->size, 32);
+	assert_int_equal(arca_policy_secret(p, "pk")->size, 0);
+	assert_int_equal(arca_policy_secret(p, "a")->value_len, 4);
+	assert_memory_equal(arca_policy_secret(p, "a")->value, "it's", 5);
+	assert_false(p->volumes[0].authenticated);
+	const struct arca_service *s = &p->services[0];
+	assert_int_equal(s->ncommand, 5);
+	assert_string_equal(s->command[1], "");
+	assert_string_equal(s->command[4], "8080");
+	assert_true(s->platform_sim);
+	assert_string_equal(s->env[0].value, "8080");
+	assert_string_equal(s->env[1].value, "yes");
+	assert_string_equal(s->env[2].value, "$$5 $$HOME $");
+	assert_int_equal(p->ntolerate, 1);
+	arca_policy_free(p);
+}
+
+static void test_full_example_file(void **state)
+{
+	(void)state;
+	const char *src = getenv("ARCA_SRC");
+	if (!src || !*src)
+		skip();
+	char path[1024];
+	snprintf(path, sizeof path, "%s/examples/policies/full.yaml", src);
+	struct arca_buf b;
+	struct arca_errbuf e;
+	arca_buf_init(&b, 0, 0);
+	assert_int_equal(arca_read_file(path, ARCA_POLICY_MAX_BYTES, &b, &e), 0);
+	struct arca_policy *p = parse_ok((const char *)b.p);
+	assert_int_equal(p->nservices, 2);
+	assert_int_equal(p->nsecrets, 6);
+	assert_int_equal(p->nvolumes, 2);
+	assert_int_equal(p->ntolerate, 1);
+	assert_true(p->has_predecessor);
+	assert_int_equal(p->nowners, 2);
+	assert_true(arca_policy_service(p, "worker")->platform_sim);
+	arca_policy_free(p);
+	arca_buf_free(&b);
+}
+
+/* ---- refusals ---- */
+
+struct bad {
+	const char *what;
+	const char *yaml;
+	int line, col;
+	const char *msg;
+};
+
+static const struct bad bads[] = {
+	{"unknown top-level key", "name: s\ncolour: blue\n", 2, 1, "unknown key 'colour' in the policy"},
+	{"unknown service key", "name: s\n" SVC_HEAD "    cmd: x\n", 7, 5, "unknown key 'cmd' in a service"},
+	{"unknown secret key", "name: s\nsecrets: [{name: k, kind: ascii, lenght: 3}]\n", 2, 35,
+	 "unknown key 'lenght' in a secret"},
+	{"bad name chars", "name: \"pay roll\"\n", 1, 7, "session name contains a character other than"},
+	{"name too long",
+	 "name: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	 "aaaaaaaaaaaaaaaaaaaaaa\n",
+	 1, 7, "longer than 128 characters"},
+	{"name with .. segment", "name: a/../b\n", 1, 7, "'.' or '..' segment"},
+	{"service name with slash", "name: s\nservices:\n  - name: a/b\n", 3, 11, "contains '/', which only a session name"},
+	{"no name", "predecessor: 6f1c2a0e9b8d7c6f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7\n", 1, 1,
+	 "the policy has no name"},
+	{"null name", "name:\n", 1, 6, "the session name is empty"},
+	{"NUL escape in name", "name: \"a\\0b\"\n", 1, 7, "NUL character"},
+	{"bad measurement",
+	 "name: s\nservices:\n  - name: api\n    command: [/bin/true]\n    measurement: sha256:xyz\n    platform: {sim: {}}\n", 5,
+	 18, "must be sha256: followed by 64 hex digits"},
+	{"missing measurement", "name: s\nservices:\n  - name: api\n    command: [/bin/true]\n    platform: {sim: {}}\n", 3, 5,
+	 "service 'api' has no measurement"},
+	{"duplicate key", "name: a\nname: b\n", 2, 1, "duplicate key 'name' in the policy (first at line 1, column 1)"},
+	{"duplicate key quoted", "name: s\nsecrets:\n  - {name: k, kind: ascii, \"kind\": binary}\n", 3, 27,
+	 "duplicate key 'kind' in a secret"},
+	{"duplicate secret name", "name: s\nsecrets:\n  - {name: k, kind: ascii}\n  - {name: k, kind: binary}\n", 4, 5,
+	 "secret 'k' is declared twice (first at line 3, column 5)"},
+	{"duplicate service name", "name: s\n" SVC_HEAD "  - {name: api, command: [/x], measurement: " MEAS ", platform: {sim: {}}}\n", 7, 5,
+	 "service 'api' is declared twice (first at line 3, column 5)"},
+	{"duplicate volume name", "name: s\nvolumes: [{name: v}, {name: v, mode: authenticated}]\n", 2, 22,
+	 "volume 'v' is declared twice"},
+	{"duplicate env var", "name: s\n" SVC_HEAD "    environment:\n      A: x\n      A: y\n", 9, 7,
+	 "environment variable 'A' is declared twice (first at line 8, column 7)"},
+	{"alias", "name: s\nsecrets:\n  - &x {name: k, kind: ascii}\n  - *x\n", 4, 5, "aliases (*name) are not allowed"},
+	{"anchor", "name: &n s\n", 1, 7, "anchors (&name) are not allowed"},
+	{"tag", "name: !!str s\n", 1, 7, "YAML tags (!...) are not allowed"},
+	{"wrong type: mapping for list", "name: s\nservices: {name: api}\n", 2, 11, "services must be a list"},
+	{"wrong type: string for list", "name: s\nservices:\n  - name: api\n    command: /bin/true\n", 4, 14,
+	 "command must be a list, e.g. command: [/usr/bin/app, --flag], not a single value"},
+	{"wrong type: mapping for string", "name: {first: a}\n", 1, 7, "the session name must be a string, not a mapping"},
+	{"wrong type: number for list", "name: s\ntolerate: 3\n", 2, 11, "tolerate must be a list"},
+	{"wrong type: list item", "name: s\n" SVC_HEAD "    environment: [A, B]\n", 7, 18,
+	 "environment of service 'api' must be a mapping"},
+	{"unknown secret in placeholder", "name: s\n" SVC_HEAD "    environment:\n      PW: $$arca:nope$$\n", 8, 11,
+	 "placeholder names secret 'nope', which is not declared"},
+	{"bad format for kind",
+	 "name: s\nsecrets: [{name: k, kind: ascii}]\nservices:\n  - name: api\n    command: [/bin/app, \"--pw=$$arca:k:pem$$\"]\n", 5,
+	 31, "format ':pem' does not fit ascii secret 'k'"},
+	{"unknown format", "name: s\nsecrets: [{name: k, kind: ascii}]\n" SVC_HEAD "    environment: {A: $$arca:k:rot13$$}\n", 8,
+	 24, "unknown format"},
+	{"unterminated placeholder", "name: s\nsecrets: [{name: k, kind: ascii}]\n" SVC_HEAD "    environment: {PW: \"x $$arca:k\"}\n",
+	 8, 26, "is not closed; end it with $$"},
+	{"empty placeholder", "name: s\n" SVC_HEAD "    files: {/f: \"a $$arca:$$ b\"}\n", 7, 21,
+	 "placeholder '$$arca:$$' names no secret"},
+	{"placeholder with space", "name: s\n" SVC_HEAD "    files: {/f: \"$$arca:a b$$\"}\n", 7, 19,
+	 "' ' stands where $$ should"},
+	{"placeholder in block scalar",
+	 "name: s\nsecrets: [{name: k, kind: ascii}]\n" SVC_HEAD "    files:\n      /etc/x: |\n        a = $$arca:k$$\n        b = "
+	 "$$arca:q:hex$$\n",
+	 11, 13, "placeholder names secret 'q'"},
+	{"raw binary in environment", "name: s\nsecrets: [{name: b, kind: binary}]\n" SVC_HEAD "    environment:\n      B: $$arca:b$$\n", 9,
+	 10, "binary secret 'b' cannot be used raw in environment or command"},
+	{"raw binary in command", "name: s\nsecrets: [{name: b, kind: binary}]\nservices:\n  - name: api\n    command: [/x, $$arca:b$$]\n",
+	 5, 19, "write $$arca:b:hex$$ or $$arca:b:base64$$"},
+	{"relative file path", "name: s\n" SVC_HEAD "    files:\n      etc/app.ini: hi\n", 8, 7,
+	 "file path 'etc/app.ini' of service 'api' is not absolute"},
+	{"file path with ..", "name: s\n" SVC_HEAD "    files: {/etc/../x: hi}\n", 7, 13, "'.' or '..' segment"},
+	{"unknown volume", "name: s\n" SVC_HEAD "    volumes: [{name: nope, path: /data}]\n", 7, 22,
+	 "mounts volume 'nope', which is not declared"},
+	{"relative volume path", "name: s\nvolumes: [{name: v}]\n" SVC_HEAD "    volumes: [{name: v, path: data}]\n", 8, 31,
+	 "is not absolute"},
+	{"bad volume mode", "name: s\nvolumes: [{name: v, mode: plain}]\n", 2, 27, "unknown mode 'plain'"},
+	{"sev-snp refused", "name: s\nservices:\n  - name: api\n    platform:\n      sev-snp: {measurement: \"00\"}\n", 5, 7,
+	 "cannot verify sev-snp evidence yet"},
+	{"tdx refused", "name: s\nservices:\n  - name: api\n    platform: {sim: {}, tdx: {}}\n", 4, 26,
+	 "cannot verify tdx evidence yet"},
+	{"sgx refused", "name: s\nservices:\n  - name: api\n    platform: {sgx: {}}\n", 4, 17, "cannot verify sgx evidence yet"},
+	{"unknown platform", "name: s\nservices:\n  - name: api\n    platform: {azure: {}}\n", 4, 17, "unknown platform 'azure'"},
+	{"empty platform", "name: s\nservices:\n  - name: api\n    platform: {}\n", 4, 15, "lists no platform"},
+	{"sim with options", "name: s\nservices:\n  - name: api\n    platform: {sim: {debug: true}}\n", 4, 22, "sim takes no options"},
+	{"bad kind", "name: s\nsecrets:\n  - {name: k, kind: password}\n", 3, 21, "unknown kind 'password'"},
+	{"missing kind", "name: s\nsecrets:\n  - {name: k}\n", 3, 5, "secret 'k' has no kind"},
+	{"size on x509", "name: s\nsecrets:\n  - name: t\n    kind: x509\n    size: 32\n", 5, 5,
+	 "size applies only to ascii and binary secrets"},
+	{"value on private-key", "name: s\nsecrets:\n  - {name: t, kind: private-key, value: abc}\n", 3, 34,
+	 "always generated by CAS"},
+	{"dns on ascii", "name: s\nsecrets:\n  - {name: t, kind: ascii, dns: [a.example]}\n", 3, 29,
+	 "dns applies only to x509 secrets"},
+	{"bad dns name", "name: s\nsecrets:\n  - {name: t, kind: x509, dns: [ok.example, -bad.example]}\n", 3, 43,
+	 "'-bad.example' in dns of secret 't' is not a host name"},
+	{"size quoted", "name: s\nsecrets:\n  - {name: k, kind: ascii, size: \"32\"}\n", 3, 34, "is a quoted string"},
+	{"size zero", "name: s\nsecrets:\n  - {name: k, kind: ascii, size: 0}\n", 3, 34, "whole number from 1 to 4096"},
+	{"size too big", "name: s\nsecrets:\n  - {name: k, kind: binary, size: 4097}\n", 3, 35, "whole number from 1 to 4096 (bytes)"},
+	{"size and value", "name: s\nsecrets:\n  - {name: k, kind: ascii, size: 10, value: abc}\n", 3, 28, "has both size and value"},
+	{"binary value not hex", "name: s\nsecrets:\n  - {name: b, kind: binary, value: \"zz\"}\n", 3, 36,
+	 "must be hex digits (two per byte"},
+	{"binary value odd length", "name: s\nsecrets:\n  - {name: b, kind: binary, value: abc}\n", 3, 36, "must be hex digits"},
+	{"ascii value not ascii", "name: s\nsecrets:\n  - {name: k, kind: ascii, value: \"caf\xc3\xa9\"}\n", 3, 35,
+	 "1 to 4096 printable ASCII characters"},
+	{"bad owner fingerprint", "name: s\naccess:\n  owners: [SHA256:abc]\n", 3, 12, "owner 'SHA256:abc' is not a fingerprint"},
+	{"duplicate owner", "name: s\naccess:\n  owners: [" FPR_A ", " FPR_A "]\n", 3, 62, "owner '" FPR_A "' is declared twice"},
+	{"empty owners", "name: s\naccess: {owners: []}\n", 2, 18, "owners is empty"},
+	{"bad predecessor", "name: s\npredecessor: 1234\n", 2, 14, "predecessor must be the 64 hex digits"},
+	{"unknown tolerate word", "name: s\ntolerate: [no-secret-memory, no-encryption]\n", 2, 30, "'no-encryption', which arca does not know"},
+	{"bad env name", "name: s\n" SVC_HEAD "    environment: {1BAD: x}\n", 7, 19, "'1BAD' is not a valid environment variable name"},
+	{"null env value", "name: s\n" SVC_HEAD "    environment: {A: ~}\n", 7, 22, "environment variable 'A' is empty"},
+	{"empty command", "name: s\nservices:\n  - name: api\n    command: []\n", 4, 14, "command of service 'api' is empty"},
+	{"YAML syntax error", "name: s\nservices: [\n", 3, 1, "YAML syntax error: did not find expected node content"},
+	{"YAML syntax error: tab", "name: s\n\t bad: tab\n", 2, 1, "YAML syntax error: found a tab character"},
+	{"YAML syntax error: bad indentation", "name: s\nsecrets:\n  - name: k\n   kind: ascii\n", 4, 8,
+	 "YAML syntax error: mapping values are not allowed"},
+	{"empty document", "", 1, 1, "the policy is empty"},
+	{"comment only", "# nothing here\n", 1, 1, "the policy is empty"},
+	{"bare document marker", "---\n", 1, 1, "the policy is empty"},
+	{"top level is a list", "- name: s\n", 1, 1, "the policy must be a mapping"},
+	{"two documents", "name: a\n---\nname: b\n", 2, 1, "a second YAML document starts here"},
+	{"non-UTF-8", "name: s\nsecrets: [{name: \xff}]\n", 2, 18, "not valid UTF-8"},
+	{"overlong UTF-8", "name: \xc0\xaf\n", 1, 7, "not valid UTF-8"},
+	{"UTF-16 BOM", "\xff\xfen\0a\0", 1, 1, "not valid UTF-8"},
+	{"deep nesting", "name: s\nx: [[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]\n", 2, 19, "nests deeper than 16 levels"},
+	{"position after multibyte", "name: s\nsecrets: [{name: \"\xc3\xa9\xc3\xa9\", kind: ascii}]\n", 2, 18, "the secret name"},
+};
+
+static int has_diag(const struct arca_diags *ds, int line, int col, const char *msg)
+{
+	for (size_t i = 0; i < ds->n; i++)
+		if (ds->d[i].line == line && ds->d[i].col == col && strstr(ds->d[i].msg, msg))
+			return 1;
+	return 0;
+}
+
+static void test_refusals(void **state)
+{
+	(void)state;
+	assert_true(sizeof bads / sizeof bads[0] >= 20);
+	int failed = 0;
+	for (size_t i = 0; i < sizeof bads / sizeof bads[0]; i++) {
+		const struct bad *b = &bads[i];
+		struct arca_diags ds;
+		struct arca_policy *p = (struct arca_policy *)1;
+		arca_diags_init(&ds, "t.yaml");
+		/* the UTF-16 case has NUL bytes: pass its real length */
+		size_t len = strcmp(b->what, "UTF-16 BOM") == 0 ? 6 : strlen(b->yaml);
+		int rc = arca_policy_parse(b->yaml, len, &ds, &p);
+		if (rc == 0 || p != NULL || ds.n == 0 || !has_diag(&ds, b->line, b->col, b->msg)) {
+			fprintf(stderr, "case '%s': rc %d, want %d:%d '%s', got:\n", b->what, rc, b->line, b->col, b->msg);
+			for (size_t k = 0; k < ds.n; k++)
+				fprintf(stderr, "  %d:%d: %s\n", ds.d[k].line, ds.d[k].col, ds.d[k].msg);
+			failed++;
+		}
+		arca_policy_free(rc == 0 ? p : NULL);
+	}
+	assert_int_equal(failed, 0);
+}
+
+static void test_many_problems_at_once(void **state)
+{
+	(void)state;
+	static const char y[] = "name: s\n"
+				"services:\n"
+				"  - command: /bin/true\n"
+				"    platform: {tdx: {}}\n"
+				"secrets:\n"
+				"  - {kind: binary, value: zz}\n";
+	struct arca_diags ds;
+	struct arca_policy *p;
+	arca_diags_init(&ds, "t.yaml");
+	assert_int_equal(arca_policy_parse(y, strlen(y), &ds, &p), ARCA_EPARSE);
+	assert_null(p);
+	assert_true(has_diag(&ds, 3, 5, "this service has no name"));
+	assert_true(has_diag(&ds, 3, 14, "command must be a list"));
+	assert_true(has_diag(&ds, 4, 16, "cannot verify tdx evidence yet"));
+	assert_true(has_diag(&ds, 6, 5, "this secret has no name"));
+	assert_true(has_diag(&ds, 6, 27, "must be hex digits"));
+	/* reported in the order of the file */
+	for (size_t i = 1; i < ds.n; i++)
+		assert_true(ds.d[i - 1].line < ds.d[i].line ||
+			    (ds.d[i - 1].line == ds.d[i].line && ds.d[i - 1].col <= ds.d[i].col));
+}
+
+static void test_diag_cap_and_format(void **state)
+{
+	(void)state;
+	struct arca_buf y;
+	arca_buf_init(&y, 0, 0);
+	assert_int_equal(arca_buf_appends(&y, "name: s\n"), 0);
+	for (int i = 0; i < 40; i++)
+		assert_int_equal(arca_buf_appendf(&y, "k%d: v\n", i), 0);
+	struct arca_diags ds;
+	struct arca_policy *p;
+	arca_diags_init(&ds, "dir/p.yaml");
+	assert_int_equal(arca_policy_parse((const char *)y.p, y.len, &ds, &p), ARCA_EPARSE);
+	assert_int_equal(ds.n, 32);
+	assert_int_equal(ds.dropped, 8);
+	struct arca_buf out;
+	arca_buf_init(&out, 0, 0);
+	assert_int_equal(arca_diags_format(&ds, &out), 0);
+	assert_non_null(strstr((char *)out.p, "dir/p.yaml:2:1: unknown key 'k0' in the policy; the keys of the policy are name,"));
+	assert_non_null(strstr((char *)out.p, "\ndir/p.yaml: 8 more problems not shown"));
+	arca_buf_free(&out);
+	arca_buf_free(&y);
+}
+
+static void test_too_big(void **state)
+{
+	(void)state;
+	size_t n = ARCA_POLICY_MAX_BYTES + 1;
+	char *t = malloc(n);
+	assert_non_null(t);
+	memset(t, ' ', n);
+	memcpy(t, "name: s\n", 8);
+	struct arca_diags ds;
+	struct arca_policy *p;
+	arca_diags_init(&ds, NULL);
+	assert_int_equal(arca_policy_parse(t, n, &ds, &p), ARCA_ETOOBIG);
+	assert_null(p);
+	assert_true(has_diag(&ds, 1, 1, "more than the limit of 1048576"));
+	assert_string_equal(ds.file, "policy");
+	free(t);
+}
+
+static void test_name_valid(void **state)
+{
+	(void)state;
+	assert_true(arca_name_valid("payroll"));
+	assert_true(arca_name_valid("a/b.c~d-e_f"));
+	assert_false(arca_name_valid(""));
+	assert_false(arca_name_valid("a b"));
+	assert_false(arca_name_valid("a:b"));
+	assert_false(arca_name_valid(NULL));
+	char n[130];
+	memset(n, 'a', sizeof n);
+	n[128] = '\0';
+	assert_true(arca_name_valid(n));
+	n[128] = 'a';
+	n[129] = '\0';
+	assert_false(arca_name_valid(n));
+}
+
+/* ---- canonical form and hash ---- */
+
+static const char spelling_a[] = "name: eq\n"
+				 "services:\n"
+				 "  - name: a\n"
+				 "    command: [/bin/a, x]\n"
+				 "    measurement: " MEAS "\n"
+				 "    platform: {sim: {}}\n"
+				 "    environment: {X: \"1\", Y: $$arca:s$$}\n"
+				 "  - name: b\n"
+				 "    command: [/bin/b]\n"
+				 "    measurement: " MEAS "\n"
+				 "    platform: {sim: {}}\n"
+				 "secrets:\n"
+				 "  - {name: s, kind: ascii}\n"
+				 "  - {name: h, kind: binary, value: \"abcd\"}\n"
+				 "volumes: [{name: v}]\n"
+				 "access: {owners: [" FPR_A ", " FPR_B "]}\n";
+
+/* The same policy: other key order, block vs flow, quoting, defaults
+ * written out, upper-case hex, lists of named things reordered. */
+static const char spelling_b[] = "# the same session, spelled differently\n"
+				 "\"volumes\":\n"
+				 "  - mode: encrypted\n"
+				 "    'name': v\n"
+				 "access:\n"
+				 "  owners:\n"
+				 "    - \"" FPR_B "\"\n"
+				 "    - " FPR_A "\n"
+				 "secrets: [{kind: binary, value: ABCD, name: h}, {size: 32, name: s, kind: 'ascii'}]\n"
+				 "services:\n"
+				 "- platform:\n"
+				 "    sim:\n"
+				 "  name: b\n"
+				 "  command:\n"
+				 "  - /bin/b\n"
+				 "  measurement: \"" MEAS_UPPER "\"\n"
+				 "- {name: a, measurement: " MEAS ", command: ['/bin/a', \"x\"],\n"
+				 "   platform: {sim: {}}, environment: {Y: \"$$arca:s$$\", X: 1}}\n"
+				 "name: \"eq\"\n";
+
+static void test_hash_same_for_two_spellings(void **state)
+{
+	(void)state;
+	uint8_t a[32], b[32];
+	hash_of(spelling_a, a);
+	hash_of(spelling_b, b);
+	assert_memory_equal(a, b, 32);
+}
+
+/* Each differs from spelling_a in one thing a user would care about. */
+static const char *const variants[] = {
+	"name: eq2\n",
+	"predecessor: 6f1c2a0e9b8d7c6f5e4d3c2b1a09f8e7d6c5b4a39281706f5e4d3c2b1a09f8e7\n",
+	"access: {owners: [" FPR_A "]}\n",
+	"command: [/bin/a, y]\n",
+	"command: [x, /bin/a]\n",
+	"environment: {X: \"2\", Y: $$arca:s$$}\n",
+	"environment: {Z: \"1\", Y: $$arca:s$$}\n",
+	"environment: {X: \"1\", Y: $$arca:s:hex$$}\n",
+	"files: {/f: \"\"}\n",
+	"measurement: sha256:b172cedcae47474b615c54d510a5d84a8dea3032e958587430b413538be3f333\n",
+	"volumes: [{name: v, path: /v}]\n",
+	"volmode: authenticated\n",
+	"secret-kind: private-key\n",
+	"secret-size: 33\n",
+	"secret-value: \"abce\"\n",
+	"tolerate: [no-secret-memory]\n",
+	"service-name: c\n",
+	"drop-service\n",
+};
+
+/* Applies one variant to spelling_a by line surgery, keeping it valid. */
+static char *apply_variant(const char *v)
+{
+	char *y = malloc(4096);
+	assert_non_null(y);
+	char *o = y;
+	const char *line = spelling_a;
+	int in_a = 0, dropping = 0;
+	while (*line) {
+		const char *nl = strchr(line, '\n');
+		size_t n = (size_t)(nl - line) + 1;
+		char cur[512];
+		memcpy(cur, line, n);
+		cur[n] = '\0';
+		line += n;
+		const char *repl = NULL;
+		char tmp[512];
+		if (strncmp(cur, "  - name: ", 10) == 0) {
+			in_a = cur[10] == 'a';
+			dropping = strcmp(v, "drop-service\n") == 0 && cur[10] == 'b';
+		}
+		if (!strncmp(v, "name:", 5) && !strncmp(cur, "name:", 5))
+			repl = v;
+		else if (!strncmp(v, "access:", 7) && !strncmp(cur, "access:", 7))
+			repl = v;
+		else if (in_a && !strncmp(v, "command:", 8) && !strncmp(cur, "    command:", 12))
+			repl = (snprintf(tmp, sizeof tmp, "    %s", v), tmp);
+		else if (in_a && !strncmp(v, "environment:", 12) && !strncmp(cur, "    environment:", 16))
+			repl = (snprintf(tmp, sizeof tmp, "    %s", v), tmp);
+		else if (in_a && !strncmp(v, "measurement:", 12) && !strncmp(cur, "    measurement:", 16))
+			repl = (snprintf(tmp, sizeof tmp, "    %s", v), tmp);
+		else if (in_a && (!strncmp(v, "files:", 6) || !strncmp(v, "volumes:", 8)) &&
+			 !strncmp(cur, "    environment:", 16))
+			repl = (snprintf(tmp, sizeof tmp, "%s    %s", cur, v), tmp);
+		else if (!strncmp(v, "service-name: ", 14) && !strcmp(cur, "  - name: b\n"))
+			repl = (snprintf(tmp, sizeof tmp, "  - name: %s", v + 14), tmp);
+		else if (!strcmp(v, "volmode: authenticated\n") && !strncmp(cur, "volumes:", 8))
+			repl = "volumes: [{name: v, mode: authenticated}]\n";
+		else if (!strcmp(v, "secret-kind: private-key\n") && !strncmp(cur, "  - {name: s,", 13))
+			repl = "  - {name: s, kind: private-key}\n";
+		else if (!strcmp(v, "secret-size: 33\n") && !strncmp(cur, "  - {name: s,", 13))
+			repl = "  - {name: s, kind: ascii, size: 33}\n";
+		else if (!strcmp(v, "secret-value: \"abce\"\n") && !strncmp(cur, "  - {name: h,", 13))
+			repl = "  - {name: h, kind: binary, value: \"abce\"}\n";
+		if (dropping)
+			continue;
+		const char *w = repl ? repl : cur;
+		size_t wl = strlen(w);
+		memcpy(o, w, wl);
+		o += wl;
+	}
+	if (!strncmp(v, "predecessor:", 12) || !strncmp(v, "tolerate:", 9)) {
+		size_t wl = strlen(v);
+		memcpy(o, v, wl);
+		o += wl;
+	}
+	*o = '\0';
+	return y;
+}
+
+static void test_hash_changes_with_every_field(void **state)
+{
+	(void)state;
+	enum { NV = sizeof variants / sizeof variants[0] };
+	uint8_t base[32], h[NV][32];
+	hash_of(spelling_a, base);
+	for (size_t i = 0; i < NV; i++) {
+		char *y = apply_variant(variants[i]);
+		if (strcmp(variants[i], "environment: {X: \"1\", Y: $$arca:s:hex$$}\n") == 0) {
+			/* ascii fits :hex, so this is a valid change */
+		}
+		assert_string_not_equal(y, spelling_a);
+		hash_of(y, h[i]);
+		if (memcmp(h[i], base, 32) == 0)
+			fail_msg("variant '%s' did not change the hash", variants[i]);
+		for (size_t j = 0; j < i; j++)
+			if (memcmp(h[i], h[j], 32) == 0)
+				fail_msg("variants '%s' and '%s' hash alike", variants[i], variants[j]);
+		free(y);
+	}
+}
+
+static const char kat_yaml[] = "name: kat\n"
+			       "access: {owners: [" FPR_A "]}\n"
+			       "services:\n"
+			       "  - name: web\n"
+			       "    command: [/bin/web, \"--key=$$arca:k:hex$$\"]\n"
+			       "    measurement: " MEAS "\n"
+			       "    platform: {sim: {}}\n"
+			       "    environment: {PW: $$arca:pw$$}\n"
+			       "    files: {/etc/web.conf: \"x=1\\n\"}\n"
+			       "    volumes: [{name: v, path: /data}]\n"
+			       "secrets:\n"
+			       "  - {name: pw, kind: ascii}\n"
+			       "  - {name: k, kind: binary, value: \"0A0b\"}\n"
+			       "  - {name: c, kind: x509, common_name: web.example, dns: [web.example]}\n"
+			       "volumes: [{name: v, mode: authenticated}]\n"
+			       "tolerate: [no-secret-memory]\n";
+
+static const char kat_canonical[] =
+	"{\"access\":{\"owners\":[\"" FPR_A "\"]},\"name\":\"kat\",\"predecessor\":null,"
+	"\"secrets\":["
+	"{\"common_name\":\"web.example\",\"dns\":[\"web.example\"],\"kind\":\"x509\",\"name\":\"c\",\"size\":null,\"value\":null},"
+	"{\"common_name\":null,\"dns\":null,\"kind\":\"binary\",\"name\":\"k\",\"size\":null,\"value\":\"0a0b\"},"
+	"{\"common_name\":null,\"dns\":null,\"kind\":\"ascii\",\"name\":\"pw\",\"size\":32,\"value\":null}],"
+	"\"services\":[{\"command\":[\"/bin/web\",\"--key=$$arca:k:hex$$\"],\"environment\":{\"PW\":\"$$arca:pw$$\"},"
+	"\"files\":{\"/etc/web.conf\":\"x=1\\n\"},\"measurement\":\"" MEAS "\",\"name\":\"web\",\"platform\":{\"sim\":{}},"
+	"\"volumes\":[{\"name\":\"v\",\"path\":\"/data\"}]}],"
+	"\"tolerate\":[\"no-secret-memory\"],\"version\":1,"
+	"\"volumes\":[{\"mode\":\"authenticated\",\"name\":\"v\"}]}";
+
+/* SHA-256 of kat_canonical, computed independently (Python hashlib). */
+static const char kat_hash[] = "KAT_HASH_PLACEHOLDER";
+
+static void test_canonical_known_answer(void **state)
+{
+	(void)state;
+	struct arca_policy *p = parse_ok(kat_yaml);
+	struct arca_buf b;
+	arca_buf_init(&b, 0, 1);
+	assert_int_equal(arca_buf_appends(&b, "prefix|"), 0);
+	assert_int_equal(arca_policy_canonical(p, &b), 0);
+	assert_memory_equal(b.p, "prefix|", 7); /* canonical appends */
+	assert_string_equal((char *)b.p + 7, kat_canonical);
+	uint8_t h[32];
+	char hex[65];
+	assert_int_equal(arca_policy_hash(p, h), 0);
+	arca_hex_encode(h, 32, hex);
+	assert_string_equal(hex, kat_hash);
+	uint8_t h2[32];
+	assert_int_equal(arca_sha256(kat_canonical, strlen(kat_canonical), h2), 0);
+	assert_memory_equal(h, h2, 32);
+	arca_buf_free(&b);
+	arca_policy_free(p);
+}
+
+static void test_redaction(void **state)
+{
+	(void)state;
+	struct arca_policy *p = parse_ok(kat_yaml);
+	uint8_t before[32], after[32];
+	assert_int_equal(arca_policy_hash(p, before), 0);
+
+	json_t *r = arca_policy_to_json(p, 1);
+	assert_non_null(r);
+	char *s = json_dumps(r, JSON_SORT_KEYS | JSON_COMPACT);
+	assert_non_null(s);
+	assert_null(strstr(s, "0a0b"));
+	assert_non_null(strstr(s, "\"name\":\"k\",\"size\":null,\"value\":\"<redacted>\""));
+	/* generated secrets have no value to hide */
+	assert_non_null(strstr(s, "\"name\":\"pw\",\"size\":32,\"value\":null"));
+	assert_string_not_equal(s, kat_canonical);
+	free(s);
+	json_decref(r);
+
+	json_t *u = arca_policy_to_json(p, 0);
+	assert_non_null(u);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(u, "secrets"), 1), "value")),
+			    "0a0b");
+	arca_policy_json_free(u);
+
+	assert_int_equal(arca_policy_hash(p, after), 0);
+	assert_memory_equal(before, after, 32);
+	arca_policy_free(p);
+}
+
+/* ---- placeholders ---- */
+
+struct fake_secret {
+	const char *name;
+	enum arca_secret_kind kind;
+	const uint8_t *v;
+	size_t n;
+};
+
+static const uint8_t bin2[] = {0x00, 0xff, 0x10};
+static const struct fake_secret fakes[] = {
+	{"pw", ARCA_SECRET_ASCII, (const uint8_t *)"hunter2", 7},
+	{"bin", ARCA_SECRET_BINARY, bin2, 3},
+	{"c.e~r-t_1", ARCA_SECRET_X509, (const uint8_t *)"-----CERT-----\n", 15},
+};
+
+static int fake_lookup(void *ctx, const char *name, const char *format, struct arca_buf *out)
+{
+	int *calls = ctx;
+	(*calls)++;
+	for (size_t i = 0; i < sizeof fakes / sizeof fakes[0]; i++) {
+		const struct fake_secret *f = &fakes[i];
+		if (strcmp(name, f->name) != 0)
+			continue;
+		if (!arca_format_fits(f->kind, format))
+			return ARCA_EINVAL;
+		if (!format)
+			return arca_buf_append(out, f->v, f->n);
+		char tmp[64];
+		if (strcmp(format, "hex") == 0)
+			arca_hex_encode(f->v, f->n, tmp);
+		else if (strcmp(format, "base64") == 0)
+			arca_b64_encode(f->v, f->n, tmp);
+		else
+			return arca_buf_append(out, f->v, f->n);
+		return arca_buf_appends(out, tmp);
+	}
+	return ARCA_ENOTFOUND;
+}
+
+static void expect_subst(const char *in, const char *want)
+{
+	struct arca_buf out;
+	struct arca_errbuf e;
+	int calls = 0;
+	arca_buf_init(&out, 0, 1);
+	int rc = arca_subst(in, strlen(in), fake_lookup, &calls, &out, &e);
+	if (rc != 0)
+		fail_msg("arca_subst('%s') failed: %s", in, e.msg);
+	assert_int_equal(out.len, strlen(want));
+	assert_memory_equal(out.p, want, out.len);
+	arca_buf_free(&out);
+}
+
+static void expect_subst_fails(const char *in, int code, const char *msg)
+{
+	struct arca_buf out;
+	struct arca_errbuf e;
+	int calls = 0;
+	e.msg[0] = '\0';
+	arca_buf_init(&out, 0, 1);
+	assert_int_equal(arca_buf_appends(&out, "keep"), 0);
+	int rc = arca_subst(in, strlen(in), fake_lookup, &calls, &out, &e);
+	if (rc != code || !strstr(e.msg, msg))
+		fail_msg("arca_subst('%s'): rc %d msg '%s', want %d '%s'", in, rc, e.msg, code, msg);
+	/* nothing of a failed rendering stays behind */
+	assert_int_equal(out.len, 4);
+	assert_string_equal((char *)out.p, "keep");
+	arca_buf_free(&out);
+}
+
+static void test_subst_renders(void **state)
+{
+	(void)state;
+	expect_subst("", "");
+	expect_subst("no placeholders", "no placeholders");
+	expect_subst("pw=$$arca:pw$$;", "pw=hunter2;");
+	expect_subst("$$arca:pw:hex$$", "68756e74657232");
+	expect_subst("$$arca:pw:base64$$", "aHVudGVyMg==");
+	expect_subst("$$arca:bin:hex$$|$$arca:bin:base64$$", "00ff10|AP8Q");
+	expect_subst("$$arca:c.e~r-t_1:pem$$", "-----CERT-----\n");
+	expect_subst("$$arca:pw$$$$arca:pw$$", "hunter2hunter2");
+	/* binary default is the raw bytes, NUL included */
+	struct arca_buf out;
+	struct arca_errbuf e;
+	int calls = 0;
+	arca_buf_init(&out, 0, 1);
+	assert_int_equal(arca_subst("[$$arca:bin$$]", 14, fake_lookup, &calls, &out, &e), 0);
+	assert_int_equal(out.len, 5);
+	assert_memory_equal(out.p, "[\x00\xff\x10]", 5);
+	assert_int_equal(calls, 1);
+	arca_buf_free(&out);
+}
+
+static void test_subst_literal_dollars(void **state)
+{
+	(void)state;
+	/* "$$" not followed by "arca:" is literal text */
+	expect_subst("$$", "$$");
+	expect_subst("$", "$");
+	expect_subst("cost: $$5, home: $$HOME, $$$", "cost: $$5, home: $$HOME, $$$");
+	expect_subst("$$ARCA:pw$$", "$$ARCA:pw$$");
+	expect_subst("$$arca", "$$arca");
+	expect_subst("$$$arca:pw$$", "$hunter2");
+	expect_subst("$$arca:pw$$$", "hunter2$");
+}
+
+static void test_subst_refuses(void **state)
+{
+	(void)state;
+	expect_subst_fails("$$arca:nope$$", ARCA_ENOTFOUND, "names secret 'nope', which does not exist");
+	expect_subst_fails("$$arca:pw:pem$$", ARCA_EINVAL, "secret 'pw' cannot be rendered as pem");
+	expect_subst_fails("x $$arca:$$", ARCA_EPARSE, "names no secret");
+	expect_subst_fails("$$arca::hex$$", ARCA_EPARSE, "names no secret");
+	expect_subst_fails("$$arca:", ARCA_EPARSE, "is not closed");
+	expect_subst_fails("a $$arca:pw", ARCA_EPARSE, "'$$arca:pw' is not closed");
+	expect_subst_fails("$$arca:pw$", ARCA_EPARSE, "is not closed");
+	expect_subst_fails("$$arca:pw:hex", ARCA_EPARSE, "is not closed");
+	expect_subst_fails("$$arca:pw:$$", ARCA_EPARSE, "empty format");
+	expect_subst_fails("$$arca:pw:HEX$$", ARCA_EPARSE, "unknown format");
+	expect_subst_fails("$$arca:pw:rot13$$", ARCA_EPARSE, "unknown format");
+	expect_subst_fails("$$arca:a/b$$", ARCA_EPARSE, "'/' stands where $$ should");
+	expect_subst_fails("$$arca:p w$$", ARCA_EPARSE, "' ' stands where $$ should");
+	expect_subst_fails("$$arca:pw:hex:x$$", ARCA_EPARSE, "':' stands where $$ should");
+	expect_subst_fails("$$arca:pw\n$$", ARCA_EPARSE, "0x0a stands where $$ should");
+	/* the first error stops rendering, even after good placeholders */
+	expect_subst_fails("$$arca:pw$$ $$arca:nope$$", ARCA_ENOTFOUND, "nope");
+	char longname[200] = "$$arca:";
+	memset(longname + 7, 'a', 129);
+	memcpy(longname + 136, "$$", 3);
+	expect_subst_fails(longname, ARCA_EPARSE, "longer than 128");
+
+	struct arca_buf out;
+	struct arca_errbuf e;
+	arca_buf_init(&out, 0, 0);
+	assert_int_equal(arca_subst("x", 1, NULL, NULL, &out, &e), ARCA_EINVAL);
+	arca_buf_free(&out);
+}
+
+static void test_format_fits(void **state)
+{
+	(void)state;
+	const char *fmts[] = {NULL, "", "hex", "base64", "pem", "key", "chain", "bogus"};
+	/* rows: ascii, binary, private-key, x509 */
+	static const int want[4][8] = {
+		{1, 1, 1, 1, 0, 0, 0, 0},
+		{1, 1, 1, 1, 0, 0, 0, 0},
+		{1, 1, 0, 0, 0, 1, 0, 0},
+		{1, 1, 0, 0, 1, 1, 1, 0},
+	};
+	for (int k = 0; k < 4; k++)
+		for (int f = 0; f < 8; f++)
+			if (arca_format_fits((enum arca_secret_kind)(k + 1), fmts[f]) != want[k][f])
+				fail_msg("arca_format_fits(%d, %s) != %d", k + 1, fmts[f] ? fmts[f] : "NULL", want[k][f]);
+	assert_false(arca_format_fits((enum arca_secret_kind)0, NULL));
+	assert_false(arca_format_fits((enum arca_secret_kind)9, "hex"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_design_example),
+		cmocka_unit_test(test_accepts_edge_forms),
+		cmocka_unit_test(test_full_example_file),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_many_problems_at_once),
+		cmocka_unit_test(test_diag_cap_and_format),
+		cmocka_unit_test(test_too_big),
+		cmocka_unit_test(test_name_valid),
+		cmocka_unit_test(test_hash_same_for_two_spellings),
+		cmocka_unit_test(test_hash_changes_with_every_field),
+		cmocka_unit_test(test_canonical_known_answer),
+		cmocka_unit_test(test_redaction),
+		cmocka_unit_test(test_subst_renders),
+		cmocka_unit_test(test_subst_literal_dollars),
+		cmocka_unit_test(test_subst_refuses),
+		cmocka_unit_test(test_format_fits),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
