@@ -115,7 +115,8 @@ struct cas_events {
 int cas_events_open(struct cas_events *ev, const char *path, struct arca_errbuf *e) ARCA_MUST_CHECK;
 void cas_events_close(struct cas_events *ev);
 /* One record: {"event", "outcome", "session", "service", "caller", "peer",
- * "error", "reason"} plus extra's fields (extra may be NULL; it is not
+ * "error", "reason"} plus extra's fields, which must not use the log's own
+ * keys (seq, time, prev, hash); extra may be NULL and is not
  * taken). NULL strings are left out. Fails closed: callers refuse what
  * they cannot audit. Never pass a secret value. */
 struct cas_event {

@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -156,6 +157,10 @@ static int make_listener(struct cas *c, struct arca_errbuf *e)
 		if (fd < 0)
 			continue;
 		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		/* Accepted sockets inherit it: evhttp writes a reply's head and
+		 * body separately, and Nagle plus delayed ACKs would hold the
+		 * body back for tens of milliseconds. */
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, CAS_LISTEN_BACKLOG) == 0)
 			break;
 		close(fd);

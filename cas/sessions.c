@@ -207,7 +207,7 @@ static int finish_write(struct cas_req *r, const char *name, const struct arca_p
 		return CAS_INTERNAL;
 	}
 	arca_hex_encode(rec->hash, 32, hex);
-	extra = json_pack("{s:s}", "hash", hex);
+	extra = json_pack("{s:s}", "session_hash", hex);
 	if (extra && old_hash) {
 		arca_hex_encode(old_hash, 32, oldhex);
 		json_object_set_new(extra, "predecessor", json_string(oldhex));

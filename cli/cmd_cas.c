@@ -482,7 +482,7 @@ static int cas_audit_verify(int argc, char **argv)
 	if (argc != 2 || argv[1][0] == '-')
 		return cli_usage(usage);
 	if (arca_audit_verify_file(argv[1], &n, &e) < 0)
-		return cli_fail("audit log does not verify: %s (the %zu records before it are intact)",
+		return cli_fail("audit log does not verify: %s (intact records before it: %zu)",
 				e.msg[0] ? e.msg : argv[1], n);
 	printf("audit log %s: %zu records, chain intact\n", argv[1], n);
 	return 0;

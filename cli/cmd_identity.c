@@ -23,7 +23,8 @@ static int default_cn(char *out, size_t cap)
 	if (gethostname(host, sizeof host - 1) != 0)
 		snprintf(host, sizeof host, "localhost");
 	host[sizeof host - 1] = '\0';
-	snprintf(out, cap, "%s@%s", pw != NULL ? pw->pw_name : "owner", host);
+	/* X.509 limits a common name to 64 characters. */
+	snprintf(out, cap, "%.31s@%.32s", pw != NULL ? pw->pw_name : "owner", host);
 	return 0;
 }
 

@@ -524,6 +524,30 @@ static size_t redact_secrets(json_t *v)
 	return n;
 }
 
+/* CAS lists each secret's name, kind and whether it made the value itself;
+ * values are never part of it. */
+static void print_secret_summary(json_t *secrets)
+{
+	size_t i;
+	json_t *item;
+
+	if (!json_is_array(secrets))
+		return;
+	json_array_foreach(secrets, i, item) {
+		const char *name = json_string_value(json_object_get(item, "name"));
+		const char *kind = json_string_value(json_object_get(item, "kind"));
+		json_t *gen = json_object_get(item, "generated");
+		char pn[ARCA_NAME_MAX + 1], pk[32];
+
+		if (name == NULL || kind == NULL)
+			continue;
+		printable(name, pn, sizeof pn);
+		printable(kind, pk, sizeof pk);
+		printf("secret %s %s, %s\n", pn, pk,
+		       json_is_true(gen) ? "generated inside CAS" : "given by an owner (value not shown)");
+	}
+}
+
 static int session_show(int argc, char **argv)
 {
 	struct cas c;
@@ -551,6 +575,7 @@ static int session_show(int argc, char **argv)
 	} else {
 		text = json_dumps(policy, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY);
 		printf("session %s\nhash %s\n", o.arg, hex);
+		print_secret_summary(json_object_get(reply, "secrets"));
 	}
 	if (text == NULL) {
 		cli_fail("cannot print the session");

@@ -3,7 +3,11 @@
  *
  * The pin file is the only thing standing between an owner and a CAS
  * impostor, so it is parsed strictly and a malformed file is refused with
- * its file:line instead of being half-read or silently repaired. */
+ * its file:line instead of being half-read or silently repaired.
+ *
+ * Every helper here that can fail prints its own one-line reason (callers
+ * then just return 1), except cli_pin_get's ARCA_ENOTFOUND, which each
+ * caller words for its own situation. */
 #include <errno.h>
 #include <limits.h>
 #include <pwd.h>
@@ -49,7 +53,10 @@ static int copy_str(char *out, size_t cap, const char *s)
 {
 	int n = snprintf(out, cap, "%s", s);
 
-	ENSURE(n >= 0 && (size_t)n < cap, ARCA_ETOOBIG);
+	if (n < 0 || (size_t)n >= cap) {
+		cli_fail("the path %s is too long", s);
+		return ARCA_ETOOBIG;
+	}
 	return 0;
 }
 

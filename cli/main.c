@@ -30,10 +30,11 @@ static const char usage_text[] =
 	"--cas HOST:PORT (or $ARCA_CAS; default " ARCA_DEFAULT_CAS ") names the CAS.\n"
 	"$ARCA_HOME (default ~/.config/arca) holds your identity and the pinned CAS keys.\n"
 	"\n"
-	"Software mode (sim, the default) keeps secrets from other users and from root\n"
-	"reading memory, files or traffic, but does NOT protect against a malicious\n"
-	"kernel or kernel module, firmware, side channels or physical attacks; use a\n"
-	"confidential VM (sev-snp, tdx) for that.\n";
+	"Software mode (sim, the default) trusts this host's kernel: it keeps secrets\n"
+	"out of the program's files, arguments and environment block and refuses\n"
+	"changed code, but does NOT protect against a malicious kernel or kernel\n"
+	"module, firmware, side channels or physical attacks, nor (in this version)\n"
+	"against root reading the program's memory.\n";
 
 static int print_usage(FILE *f)
 {

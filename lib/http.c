@@ -64,6 +64,7 @@ struct arca_http {
 	int io_errno;             /* errno of the last failed socket call */
 	int timed_out;
 	int probing;              /* non-blocking liveness check of a kept-alive connection */
+	int broken;               /* a TLS call failed: no close_notify (OpenSSL forbids it) */
 	struct timespec deadline;
 };
 
@@ -418,9 +419,11 @@ static void http_drop(struct arca_http *h)
 {
 	if (h->ssl != NULL) {
 		/* close_notify, best effort; we do not wait for the answer. */
-		h->probing = 1;
-		(void)SSL_shutdown(h->ssl);
-		h->probing = 0;
+		if (!h->broken) {
+			h->probing = 1;
+			(void)SSL_shutdown(h->ssl);
+			h->probing = 0;
+		}
 		SSL_free(h->ssl);
 		h->ssl = NULL;
 	}
@@ -553,6 +556,7 @@ static int http_open(struct arca_http *h, struct arca_errbuf *e)
 	int rc;
 
 	h->pin_mismatch = 0;
+	h->broken = 0;
 	h->io_errno = 0;
 	h->timed_out = 0;
 	h->fpr[0] = 0;
@@ -576,6 +580,7 @@ static int http_open(struct arca_http *h, struct arca_errbuf *e)
 	if (SSL_connect(h->ssl) != 1) {
 		unsigned long ossl = ERR_peek_last_error();
 
+		h->broken = 1;
 		if (h->pin_mismatch)
 			rc = arca_errf(e, ARCA_EDENIED,
 				       "%s presented key %s, which is not the pinned %s: refusing to talk to it",
@@ -690,6 +695,8 @@ static int still_open(struct arca_http *h)
 	err = SSL_get_error(h->ssl, n);
 	h->probing = 0;
 	ERR_clear_error();
+	if (err == SSL_ERROR_SYSCALL || err == SSL_ERROR_SSL)
+		h->broken = 1;
 	/* Data nobody asked for is as bad as a close. */
 	return n <= 0 && err == SSL_ERROR_WANT_READ;
 }
@@ -798,6 +805,7 @@ int arca_http_request(struct arca_http *h, const char *method, const char *path,
 	set_deadline(h, HTTP_REQUEST_DEADLINE_S);
 	n = SSL_write(h->ssl, req.p, (int)req.len);
 	if (n <= 0 || (size_t)n != req.len) {
+		h->broken = 1;
 		rc = arca_errf(e, h->timed_out ? ARCA_ETIMEOUT : ARCA_ENET, "sending to %s failed: %s", h->hostport,
 			       io_why(h));
 		http_drop(h);
@@ -816,6 +824,8 @@ int arca_http_request(struct arca_http *h, const char *method, const char *path,
 			want = sizeof(chunk);
 		n = SSL_read(h->ssl, chunk, (int)want);
 		if (n <= 0) {
+			if (SSL_get_error(h->ssl, n) != SSL_ERROR_ZERO_RETURN)
+				h->broken = 1;
 			rc = arca_errf(e, h->timed_out ? ARCA_ETIMEOUT : ARCA_ENET,
 				       "%s: no complete answer (%s)", h->hostport, io_why(h));
 			http_drop(h);

@@ -28,6 +28,7 @@ arca_wait_ready() {
 arca_start_las() {
   local dir=$1
   mkdir -p "$dir"
+  : >"$dir/las.out"   # truncate here: the background job's own redirection may come too late
   "$ARCA_BUILD/bin/arca-las" --state "$dir/las" --socket "$dir/las.sock" >"$dir/las.out" 2>"$dir/las.out.err" &
   LAS_PID=$!
   arca_wait_ready "$dir/las.out" "$LAS_PID" arca-las || return 1
@@ -39,6 +40,7 @@ arca_start_cas() {
   local dir=$1; shift
   local port; port=$(arca_free_port)
   mkdir -p "$dir"
+  : >"$dir/cas.out"
   "$ARCA_BUILD/bin/arca-cas" --state "$dir/cas" --listen "127.0.0.1:$port" "$@" >"$dir/cas.out" 2>"$dir/cas.out.err" &
   CAS_PID=$!
   arca_wait_ready "$dir/cas.out" "$CAS_PID" arca-cas || return 1
@@ -58,4 +60,15 @@ arca_stop_pid() {
 arca_stop_all() {
   arca_stop_pid "${CAS_PID:-}"; CAS_PID=
   arca_stop_pid "${LAS_PID:-}"; LAS_PID=
+}
+
+# arca_restart_cas DIR [ARGS]: stops CAS and starts it again on the same
+# address and state, with ARGS.
+arca_restart_cas() {
+  local dir=$1; shift
+  arca_stop_pid "${CAS_PID:-}"
+  : >"$dir/cas.out"
+  "$ARCA_BUILD/bin/arca-cas" --state "$ARCA_CAS_STATE" --listen "$ARCA_CAS" "$@" >"$dir/cas.out" 2>>"$dir/cas.out.err" &
+  CAS_PID=$!
+  arca_wait_ready "$dir/cas.out" "$CAS_PID" arca-cas
 }

@@ -15,6 +15,14 @@ struct shield_state shield;
 
 #define RESOLVE(field, name) \
 	(r.field = (__typeof__(r.field))dlsym(RTLD_NEXT, name))
+/* The __xstat family is only a compatibility symbol since glibc 2.33,
+ * which plain dlsym does not return. */
+#define RESOLVE_COMPAT(field, name)                                                   \
+	do {                                                                          \
+		r.field = (__typeof__(r.field))dlvsym(RTLD_NEXT, name, "GLIBC_2.2.5"); \
+		if (r.field == NULL)                                                  \
+			RESOLVE(field, name);                                         \
+	} while (0)
 
 void shield_resolve_real(void)
 {
@@ -40,12 +48,12 @@ void shield_resolve_real(void)
 	RESOLVE(lstat64, "lstat64");
 	RESOLVE(fstatat, "fstatat");
 	RESOLVE(fstatat64, "fstatat64");
-	RESOLVE(xstat, "__xstat");
-	RESOLVE(xstat64, "__xstat64");
-	RESOLVE(lxstat, "__lxstat");
-	RESOLVE(lxstat64, "__lxstat64");
-	RESOLVE(fxstatat, "__fxstatat");
-	RESOLVE(fxstatat64, "__fxstatat64");
+	RESOLVE_COMPAT(xstat, "__xstat");
+	RESOLVE_COMPAT(xstat64, "__xstat64");
+	RESOLVE_COMPAT(lxstat, "__lxstat");
+	RESOLVE_COMPAT(lxstat64, "__lxstat64");
+	RESOLVE_COMPAT(fxstatat, "__fxstatat");
+	RESOLVE_COMPAT(fxstatat64, "__fxstatat64");
 	RESOLVE(statx, "statx");
 	RESOLVE(access, "access");
 	RESOLVE(faccessat, "faccessat");

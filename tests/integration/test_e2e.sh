@@ -86,12 +86,7 @@ want=$(printf %s "$secret" | sha256sum | cut -d' ' -f1)
 check "demo saw exactly that secret" grep -q "password from environment sha256=$want" "$tmp/app.out"
 
 # CAS restarted: the same generated secret is released.
-arca_stop_pid "$CAS_PID"
-cp "$tmp/cas.out.err" "$tmp/cas1.err"
-port=${ARCA_CAS##*:}
-"$ARCA_BUILD/bin/arca-cas" --state "$ARCA_CAS_STATE" --listen "$ARCA_CAS" --las "$ARCA_LAS" >"$tmp/cas.out" 2>"$tmp/cas.out.err" &
-CAS_PID=$!
-arca_wait_ready "$tmp/cas.out" "$CAS_PID" arca-cas || exit 1
+arca_restart_cas "$tmp" --las "$ARCA_LAS" || exit 1
 run --service leak -- /bin/cat >"$tmp/leak2.out" 2>"$tmp/leak2.err"
 check "same secret after CAS restart" test "$(cat "$tmp/leak2.out")" = "$secret"
 
@@ -135,10 +130,7 @@ arca_wait_ready "$tmp/las2.out" "$LAS2_PID" "second arca-las" || exit 1
 refused "unknown platform key" 'platform_untrusted|not trusted' -- run --las "$tmp/las2.sock" --service app -- "$demo"
 
 # Expired nonce: a CAS whose nonces expire at once.
-arca_stop_pid "$CAS_PID"
-"$ARCA_BUILD/bin/arca-cas" --state "$ARCA_CAS_STATE" --listen "$ARCA_CAS" --las "$ARCA_LAS" --nonce-ttl 0 >"$tmp/cas.out" 2>"$tmp/cas.out.err" &
-CAS_PID=$!
-arca_wait_ready "$tmp/cas.out" "$CAS_PID" arca-cas || exit 1
+arca_restart_cas "$tmp" --las "$ARCA_LAS" --nonce-ttl 0 || exit 1
 refused "expired nonce" 'nonce_expired|expired' -- run --service app -- "$demo"
 
 # A statically linked program is refused by arca run itself.

@@ -200,6 +200,8 @@ enum srv_mode {
 	SRV_IDLE_CLOSE,   /* answer one request, then close without saying so */
 	SRV_GARBAGE,      /* answer with something that is not HTTP */
 	SRV_NO_TLS,       /* accept TCP and never speak */
+	SRV_SLAM,         /* read a little of the request, then close hard */
+	SRV_IDLE_RESET,   /* answer one request, then reset the connection */
 };
 
 struct srv {
@@ -289,6 +291,14 @@ static void *srv_thread(void *arg)
 			X509 *pc = SSL_get0_peer_certificate(ssl);
 			if (pc != NULL && arca_fpr_pkey(X509_get0_pubkey(pc), s->client_fpr) < 0)
 				s->client_fpr[0] = 0;
+			if (s->mode == SRV_SLAM) {
+				char b[512];
+				if (SSL_read(ssl, b, sizeof(b)) <= 0)
+					ERR_clear_error();
+				SSL_free(ssl);
+				close(c);
+				continue;
+			}
 			while (read_request(ssl, s) == 0) {
 				char resp[512];
 				if (s->mode == SRV_GARBAGE) {
@@ -305,7 +315,14 @@ static void *srv_thread(void *arg)
 				if (s->mode != SRV_SERVE)
 					break;
 			}
-			SSL_shutdown(ssl);
+			if (s->mode == SRV_IDLE_RESET) {
+				/* A reset throws away unsent data: let the answer go first. */
+				struct linger lg = {.l_onoff = 1, .l_linger = 0};
+				usleep(50000);
+				setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			} else {
+				SSL_shutdown(ssl);
+			}
 		}
 		ERR_clear_error();
 		SSL_free(ssl);
@@ -523,7 +540,7 @@ static void test_reconnects(void **state)
 	struct arca_http *h;
 	struct arca_errbuf e = {{0}};
 	struct arca_buf resp;
-	int status;
+	int status, rc;
 
 	/* The server says Connection: close: the next request reconnects. */
 	srv_start(&s, SRV_CLOSE_HEADER, 2);
@@ -548,6 +565,22 @@ static void test_reconnects(void **state)
 	usleep(200000);
 	if (arca_http_request(h, "GET", "/b", NULL, 0, &status, &resp, &e) < 0)
 		fail_msg("second request: %s", e.msg);
+	arca_http_close(h);
+	srv_stop(&s);
+	assert_int_equal(s.conns, 2);
+
+	/* The server resets an idle connection. */
+	srv_start(&s, SRV_IDLE_RESET, 2);
+	srv_run(&s);
+	if (arca_http_connect(s.hostport, s.id.fpr, NULL, &h, &e) < 0)
+		fail_msg("connect: %s", e.msg);
+	assert_int_equal(arca_http_request(h, "GET", "/a", NULL, 0, &status, &resp, &e), 0);
+	usleep(300000);
+	signal(SIGPIPE, SIG_DFL);
+	rc = arca_http_request(h, "GET", "/b", NULL, 0, &status, &resp, &e);
+	signal(SIGPIPE, SIG_IGN);
+	if (rc < 0)
+		fail_msg("request after a reset: %s", e.msg);
 	arca_http_close(h);
 	srv_stop(&s);
 	assert_int_equal(s.conns, 2);
@@ -591,6 +624,34 @@ static void test_handshake_timeout(void **state)
 	srv_stop(&s);
 }
 
+static void test_hangup_mid_request(void **state)
+{
+	struct srv s;
+	struct arca_http *h;
+	struct arca_errbuf e = {{0}};
+	struct arca_buf resp;
+	int status;
+	size_t big = 8u << 20;
+	char *body = malloc(big);
+
+	/* The server hangs up while a large body is on its way: an error for
+	 * the caller (never a signal: SIGPIPE stays at its default here). */
+	memset(body, 'x', big);
+	srv_start(&s, SRV_SLAM, 1);
+	srv_run(&s);
+	if (arca_http_connect(s.hostport, s.id.fpr, NULL, &h, &e) < 0)
+		fail_msg("connect: %s", e.msg);
+	arca_buf_init(&resp, 1024, 0);
+	signal(SIGPIPE, SIG_DFL);
+	int rc = arca_http_request(h, "POST", "/v1/attest", body, big, &status, &resp, &e);
+	arca_http_close(h);
+	signal(SIGPIPE, SIG_IGN);
+	assert_int_equal(rc, ARCA_ENET);
+	srv_stop(&s);
+	arca_buf_free(&resp);
+	free(body);
+}
+
 static void test_connect_refused(void **state)
 {
 	struct arca_http *h;
@@ -627,6 +688,7 @@ int main(void)
 		cmocka_unit_test(test_reconnects),
 		cmocka_unit_test(test_garbage_answer),
 		cmocka_unit_test(test_handshake_timeout),
+		cmocka_unit_test(test_hangup_mid_request),
 		cmocka_unit_test(test_connect_refused),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

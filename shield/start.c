@@ -1,0 +1,206 @@
+/* start.c: the shield's entry, __libc_start_main, which runs after the
+ * loader has mapped every object and run the libraries' constructors and
+ * before the program's own initializers and main.
+ *
+ * The host controls argv and the environment we are started with, so none
+ * of it reaches main: in attest mode main gets the session's argv and
+ * environment, built in one heap block after attestation; in measure mode
+ * main never runs at all. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
+
+#include "shield.h"
+
+typedef int (*main_fn)(int, char **, char **);
+typedef int (*start_fn)(main_fn, int, char **, void (*)(void), void (*)(void), void (*)(void), void *);
+
+SHIELD_API int __libc_start_main(main_fn main_, int argc, char **argv, void (*init)(void), void (*fini)(void),
+				 void (*rtld_fini)(void), void *stack_end);
+
+void shield_refuse(const char *fmt, ...)
+{
+	char msg[600];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		msg[0] = 0;
+	/* One line, whatever the reason contained. */
+	for (char *p = msg; *p != 0; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = ' ';
+	fprintf(stderr, "arca: refused: %s\n", msg);
+	fflush(stderr);
+	_exit(SHIELD_REFUSED_STATUS);
+}
+
+void shield_prepare_libraries(void)
+{
+	/* OpenSSL reads its configuration once, on first use, and that may
+	 * load provider modules. Doing it here, first, in both modes makes
+	 * any such module part of what `arca measure` and LAS both see. */
+	if (OPENSSL_init_ssl(OPENSSL_INIT_LOAD_CONFIG, NULL) != 1)
+		shield_refuse("cannot initialize OpenSSL");
+}
+
+/* Copies NAME's value into out and removes NAME from the environment. */
+static void take_var(const char *name, char *out, size_t cap, int required)
+{
+	const char *v = getenv(name);
+	if (v == NULL || v[0] == 0) {
+		if (required)
+			shield_refuse("%s is not set; start protected programs with `arca run`", name);
+		out[0] = 0;
+		return;
+	}
+	size_t n = strlen(v);
+	if (n >= cap)
+		shield_refuse("%s is longer than %zu bytes", name, cap - 1);
+	memcpy(out, v, n + 1);
+}
+
+/* Every ARCA_* variable and LD_PRELOAD go, so that neither the program
+ * nor anything it starts sees them. */
+static void scrub_environment(void)
+{
+	char name[256];
+	for (;;) {
+		int found = 0;
+		for (char **e = environ; e != NULL && *e != NULL; e++) {
+			if (strncmp(*e, "ARCA_", 5) != 0 && strncmp(*e, "LD_PRELOAD=", 11) != 0)
+				continue;
+			const char *eq = strchr(*e, '=');
+			size_t n = eq ? (size_t)(eq - *e) : strlen(*e);
+			if (n == 0 || n >= sizeof name)
+				shield_refuse("the environment has a malformed ARCA_ variable");
+			memcpy(name, *e, n);
+			name[n] = 0;
+			found = 1;
+			break;
+		}
+		if (!found)
+			return;
+		if (unsetenv(name) != 0)
+			shield_refuse("cannot remove %s from the environment", name);
+	}
+}
+
+static void read_env(struct shield_env *env)
+{
+	char fd[16];
+	memset(env, 0, sizeof(*env));
+	env->measure_fd = -1;
+	take_var("ARCA_SHIELD_MODE", env->mode, sizeof env->mode, 1);
+	if (strcmp(env->mode, "measure") == 0) {
+		take_var("ARCA_MEASURE_FD", fd, sizeof fd, 1);
+		char *end;
+		errno = 0;
+		long v = strtol(fd, &end, 10);
+		if (errno != 0 || *end != 0 || end == fd || v < 0 || v > INT_MAX)
+			shield_refuse("ARCA_MEASURE_FD is not a descriptor number");
+		env->measure_fd = (int)v;
+	} else if (strcmp(env->mode, "attest") == 0) {
+		take_var("ARCA_CAS", env->cas, sizeof env->cas, 1);
+		take_var("ARCA_CAS_PIN", env->pin, sizeof env->pin, 1);
+		take_var("ARCA_LAS", env->las, sizeof env->las, 1);
+		take_var("ARCA_SESSION", env->session, sizeof env->session, 1);
+		take_var("ARCA_SERVICE", env->service, sizeof env->service, 1);
+		if (!arca_fpr_valid(env->pin))
+			shield_refuse("ARCA_CAS_PIN is not a key fingerprint (SHA256:…)");
+		if (!arca_name_valid(env->session) || !arca_name_valid(env->service))
+			shield_refuse("ARCA_SESSION and ARCA_SERVICE must be names of [A-Za-z0-9_.~/-], 1 to 128 characters");
+	} else {
+		shield_refuse("ARCA_SHIELD_MODE=%.20s: expected attest or measure", env->mode);
+	}
+	scrub_environment();
+}
+
+/* Measure mode: the parent (`arca measure`) measures us from outside once
+ * we say that everything is mapped, then kills us. */
+__attribute__((noreturn)) static void measure_mode(int fd)
+{
+	char c = 'm';
+	ssize_t r;
+	while ((r = write(fd, &c, 1)) < 0 && errno == EINTR)
+		;
+	if (r != 1)
+		shield_refuse("cannot signal readiness on ARCA_MEASURE_FD: %s", strerror(errno));
+	for (;;) {
+		r = read(fd, &c, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		/* The parent is done (or gone): never run main. */
+		_exit(0);
+	}
+}
+
+/* [argv…, NULL, env…, NULL] and the strings, in one heap block that lives
+ * as long as the program. glibc's main gets environ, which points into it. */
+static char **build_vector(const struct arca_config *cfg)
+{
+	size_t nptr = cfg->argc + 1 + cfg->nenv + 1, bytes = 0;
+	for (size_t i = 0; i < cfg->argc; i++)
+		bytes += strlen(cfg->argv[i]) + 1;
+	for (size_t i = 0; i < cfg->nenv; i++)
+		bytes += strlen(cfg->env[i]) + 1;
+	if (nptr > SIZE_MAX / sizeof(char *) || bytes > SIZE_MAX - nptr * sizeof(char *))
+		shield_refuse("the session's configuration is too large");
+	char **v = malloc(nptr * sizeof(char *) + bytes);
+	if (v == NULL)
+		shield_refuse("out of memory while installing the session's configuration");
+	char *s = (char *)(v + nptr);
+	size_t k = 0;
+	for (size_t i = 0; i < cfg->argc; i++) {
+		size_t n = strlen(cfg->argv[i]) + 1;
+		memcpy(s, cfg->argv[i], n);
+		v[k++] = s;
+		s += n;
+	}
+	v[k++] = NULL;
+	for (size_t i = 0; i < cfg->nenv; i++) {
+		size_t n = strlen(cfg->env[i]) + 1;
+		memcpy(s, cfg->env[i], n);
+		v[k++] = s;
+		s += n;
+	}
+	v[k] = NULL;
+	return v;
+}
+
+int __libc_start_main(main_fn main_, int argc, char **argv, void (*init)(void), void (*fini)(void),
+		      void (*rtld_fini)(void), void *stack_end)
+{
+	struct shield_env env;
+
+	start_fn real = (start_fn)dlsym(RTLD_NEXT, "__libc_start_main");
+	if (real == NULL)
+		shield_refuse("cannot find the C library's __libc_start_main (is this a glibc program?)");
+	shield_resolve_real();
+	read_env(&env);
+	shield_prepare_libraries();
+
+	if (env.measure_fd >= 0)
+		measure_mode(env.measure_fd);
+
+	struct arca_config *cfg = shield_attest(&env);
+	char **v = build_vector(cfg);
+	shield_files_install(cfg);
+	int nargc = (int)cfg->argc;
+	arca_config_free(cfg); /* wipes the decrypted copies */
+
+	environ = v + nargc + 1;
+	program_invocation_name = v[0];
+	const char *slash = strrchr(v[0], '/');
+	program_invocation_short_name = (char *)(slash ? slash + 1 : v[0]);
+	return real(main_, nargc, v, init, fini, rtld_fini, stack_end);
+}
