@@ -28,7 +28,9 @@ void cas_handle_nonce(struct cas_req *r)
 	int rc;
 
 	memset(&m, 0, sizeof m);
-	m.expires_in = c->cfg.nonce_ttl;
+	/* The protocol cannot say 0; --nonce-ttl 0 (for tests) still makes
+	 * the nonce expire at once, whatever the reply says. */
+	m.expires_in = c->cfg.nonce_ttl > 0 ? c->cfg.nonce_ttl : 1;
 	arca_buf_init(&b, 4096, 0);
 	rc = arca_random(m.nonce, sizeof m.nonce);
 	if (rc == 0)
@@ -72,44 +74,62 @@ static json_t *attempt_extra(const struct attempt *a)
 	return o;
 }
 
-static void record(struct cas_req *r, const struct attempt *a, const char *event, const char *error,
-		   const char *reason, int *ok)
+static void fill_event(struct cas_req *r, const struct attempt *a, struct cas_event *ev)
 {
-	struct cas_event ev = {
-		.event = event,
-		.session = a->decoded && arca_name_valid(a->m.session) ? a->m.session : NULL,
-		.service = a->decoded && arca_name_valid(a->m.service) ? a->m.service : NULL,
-		.caller = r->has_caller ? r->caller : NULL,
-		.peer = r->peer,
-		.error = error,
-		.reason = reason,
-	};
-	json_t *extra = attempt_extra(a);
-
-	ev.extra = extra;
-	*ok = cas_event(&r->w->cas->events, &ev) == 0;
-	json_decref(extra);
+	memset(ev, 0, sizeof *ev);
+	ev->session = a->decoded && arca_name_valid(a->m.session) ? a->m.session : NULL;
+	ev->service = a->decoded && arca_name_valid(a->m.service) ? a->m.service : NULL;
+	ev->caller = r->has_caller ? r->caller : NULL;
+	ev->peer = r->peer;
 }
 
 static void refuse(struct cas_req *r, const struct attempt *a, enum cas_code code, const char *fmt, ...)
 	ARCA_PRINTF(4, 5);
 
+/* The refusal goes out once its record is written (or could not be). The
+ * caller is not authenticated: the body is the code's fixed sentence. */
 static void refuse(struct cas_req *r, const struct attempt *a, enum cas_code code, const char *fmt, ...)
 {
+	struct cas_event ev;
+	struct arca_buf body;
 	char reason[600];
 	va_list ap;
-	int ok;
 
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof reason, fmt, ap);
 	va_end(ap);
-	record(r, a, "attest_refused", cas_code_name(code), reason, &ok);
-	if (!ok)
-		cas_log("error", "could not audit a refused attestation");
 	cas_log("info", "attestation refused (%s): %s", cas_code_name(code), reason);
-	cas_metrics_count_attest(&r->w->cas->metrics, 0, code);
-	/* Never a detail: the caller is not authenticated. */
-	cas_fail(r, code, NULL);
+	fill_event(r, a, &ev);
+	ev.event = "attest_refused";
+	ev.error = cas_code_name(code);
+	ev.reason = reason;
+	ev.extra = attempt_extra(a);
+	arca_buf_init(&body, 4096, 0);
+	if (cas_error_body(code, 0, NULL, &body) < 0)
+		arca_buf_reset(&body);
+	cas_event_then_reply(r, &ev, 0, (int)code, cas_code_status(code), body.p, body.len);
+	arca_buf_free(&body);
+	json_decref(ev.extra);
+}
+
+/* Fingerprinting a key goes through OpenSSL's encoder and was a tenth of
+ * an attestation; the few LAS keys a CAS sees are remembered per worker. */
+static int las_fpr(struct cas_worker *w, const uint8_t pub[32], char out[ARCA_FPR_LEN])
+{
+	unsigned i;
+
+	for (i = 0; i < sizeof w->las_fpr / sizeof w->las_fpr[0]; i++) {
+		if (w->las_fpr[i].valid && memcmp(w->las_fpr[i].pub, pub, 32) == 0) {
+			memcpy(out, w->las_fpr[i].fpr, ARCA_FPR_LEN);
+			return 0;
+		}
+	}
+	GUARD(arca_fpr_ed25519(pub, out));
+	i = w->las_fpr_next++ % (sizeof w->las_fpr / sizeof w->las_fpr[0]);
+	memcpy(w->las_fpr[i].pub, pub, 32);
+	memcpy(w->las_fpr[i].fpr, out, ARCA_FPR_LEN);
+	w->las_fpr[i].valid = 1;
+	return 0;
 }
 
 /* argv, environment and files of svc with every placeholder rendered, as
@@ -173,7 +193,7 @@ static int evaluate(struct cas_req *r, struct attempt *a, struct arca_buf *box, 
 	struct cas_store *s = r->w->store;
 	struct cas_session_rec rec;
 	struct arca_diags *ds = NULL;
-	struct arca_policy *p = NULL;
+	const struct arca_policy *p = NULL;
 	const struct arca_service *svc;
 	struct cas_render rr;
 	struct arca_errbuf e = {{0}};
@@ -202,14 +222,19 @@ static int evaluate(struct cas_req *r, struct attempt *a, struct arca_buf *box, 
 		code = CAS_INTERNAL;
 		goto out;
 	}
-	ds = calloc(1, sizeof *ds);
-	if (ds)
-		arca_diags_init(ds, "<session>");
-	if (!ds || arca_policy_parse((const char *)rec.yaml.p, rec.yaml.len, ds, &p) < 0 || !p) {
-		p = NULL;
-		snprintf(why, cap, "stored policy of session '%s' no longer parses", a->m.session);
-		code = CAS_INTERNAL;
-		goto out;
+	p = cas_policy_cache_get(&r->w->policies, a->m.session, rec.hash);
+	if (!p) {
+		struct arca_policy *parsed = NULL;
+		ds = calloc(1, sizeof *ds);
+		if (ds)
+			arca_diags_init(ds, "<session>");
+		if (!ds || arca_policy_parse((const char *)rec.yaml.p, rec.yaml.len, ds, &parsed) < 0 || !parsed) {
+			snprintf(why, cap, "stored policy of session '%s' no longer parses", a->m.session);
+			code = CAS_INTERNAL;
+			goto out;
+		}
+		cas_policy_cache_put(&r->w->policies, a->m.session, rec.hash, parsed);
+		p = parsed;
 	}
 	svc = arca_policy_service(p, a->m.service);
 	if (!svc) {
@@ -251,8 +276,6 @@ out:
 	cas_store_rollback(s);
 	cas_render_free(&rr);
 	arca_buf_free(&cfg);
-	if (p)
-		arca_policy_free(p);
 	free(ds);
 	cas_session_rec_free(&rec);
 	return code;
@@ -264,11 +287,12 @@ void cas_handle_attest(struct cas_req *r)
 	struct attempt a;
 	struct arca_errbuf e = {{0}};
 	struct arca_buf box, reply;
+	struct cas_event ev;
 	const uint8_t *body;
 	uint8_t rd[64];
 	char why[600];
 	size_t n;
-	int rc, code, ok;
+	int rc, code;
 
 	memset(&a, 0, sizeof a);
 	arca_buf_init(&box, ARCA_MAX_CONFIG + 4096, 0);
@@ -308,7 +332,7 @@ void cas_handle_attest(struct cas_req *r)
 		refuse(r, &a, CAS_EVIDENCE_INVALID, "%s", e.msg);
 		goto out;
 	}
-	if (arca_fpr_ed25519(a.ev.las_pub, a.las) < 0) {
+	if (las_fpr(r->w, a.ev.las_pub, a.las) < 0) {
 		refuse(r, &a, CAS_INTERNAL, "cannot fingerprint the LAS key");
 		goto out;
 	}
@@ -342,14 +366,13 @@ void cas_handle_attest(struct cas_req *r)
 		refuse(r, &a, CAS_INTERNAL, "cannot encode the reply");
 		goto out;
 	}
-	record(r, &a, "attest_granted", NULL, "evidence verified and measurement matches", &ok);
-	if (!ok) {
-		cas_metrics_count_attest(&c->metrics, 0, CAS_INTERNAL);
-		cas_fail(r, CAS_INTERNAL, NULL);
-		goto out;
-	}
-	cas_metrics_count_attest(&c->metrics, 1, CAS_INTERNAL);
-	cas_reply(r, 200, "application/json", reply.p, reply.len);
+	fill_event(r, &a, &ev);
+	ev.event = "attest_granted";
+	ev.reason = "evidence verified and measurement matches";
+	ev.extra = attempt_extra(&a);
+	/* grant = 1: the configuration leaves only once the grant is on disk. */
+	cas_event_then_reply(r, &ev, 1, CAS_METRIC_GRANT, 200, reply.p, reply.len);
+	json_decref(ev.extra);
 out:
 	arca_wipe(rd, sizeof rd);
 	if (a.decoded)

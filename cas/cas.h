@@ -23,6 +23,7 @@
 #include "arca/crypto.h"
 #include "arca/err.h"
 #include "arca/x509.h"
+#include "policy_cache.h"
 #include "store.h"
 
 struct event;
@@ -31,6 +32,8 @@ struct evconnlistener;
 struct evhttp;
 struct evhttp_request;
 struct arca_audit;
+struct cas_req;
+struct cas_worker;
 
 #define CAS_DEFAULT_LISTEN "127.0.0.1:8443"
 #define CAS_DEFAULT_LAS "/run/arca/las.sock"
@@ -98,6 +101,7 @@ struct cas_trust {
 	off_t size;
 	struct timespec mtime, ctime;
 	int loaded;
+	int bad;               /* that version could not be used */
 	char (*fprs)[ARCA_FPR_LEN];
 	size_t n;
 };
@@ -108,17 +112,28 @@ void cas_trust_free(struct cas_trust *t);
 int cas_trust_has(struct cas_trust *t, const char *fpr);
 
 /* ---- events.c: the audit log, shared by the workers ---- */
+struct cas_pending;
 struct cas_events {
-	pthread_mutex_t mu;
 	struct arca_audit *log;
+	/* The writer thread's queue (group commit, see events.c). */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct cas_pending *head, *tail;
+	int running, stop;
+	pthread_t thread;
+	unsigned long long records, writes; /* atomics, for /metrics */
 };
 int cas_events_open(struct cas_events *ev, const char *path, struct arca_errbuf *e) ARCA_MUST_CHECK;
+/* Starts the writer thread; until then, and after cas_events_stop,
+ * cas_event_then_reply appends synchronously. */
+int cas_events_start(struct cas_events *ev) ARCA_MUST_CHECK;
+/* Writes what is queued, hands the replies to their workers, joins. */
+void cas_events_stop(struct cas_events *ev);
 void cas_events_close(struct cas_events *ev);
 /* One record: {"event", "outcome", "session", "service", "caller", "peer",
  * "error", "reason"} plus extra's fields, which must not use the log's own
- * keys (seq, time, prev, hash); extra may be NULL and is not
- * taken). NULL strings are left out. Fails closed: callers refuse what
- * they cannot audit. Never pass a secret value. */
+ * keys (seq, time, prev, hash); extra may be NULL and is not taken. NULL
+ * strings are left out. Never pass a secret value. */
 struct cas_event {
 	const char *event;
 	const char *session;
@@ -129,7 +144,23 @@ struct cas_event {
 	const char *reason;  /* the precise reason, for operators */
 	json_t *extra;
 };
+/* Appends now and waits for the disk (session changes, inside their store
+ * transaction). Fails closed: callers refuse what they cannot audit. */
 int cas_event(struct cas_events *ev, const struct cas_event *e) ARCA_MUST_CHECK;
+/* Queues the record and answers r with (status, body) once the record is
+ * on disk. grant = 1 marks a reply that may only go out when the record
+ * was written (it is replaced by an internal error otherwise); a refusal
+ * (grant = 0) is sent either way. metric: CAS_METRIC_NONE, CAS_METRIC_GRANT
+ * or the cas_code of an attestation refusal, counted when the reply goes
+ * out. The request must not be touched by the caller afterwards. */
+#define CAS_METRIC_NONE (-1)
+#define CAS_METRIC_GRANT (-2)
+void cas_event_then_reply(struct cas_req *r, const struct cas_event *e, int grant, int metric, int status,
+			  const void *body, size_t len);
+/* Worker side: answers the requests whose records are written. */
+void cas_events_deliver(int fd, short what, void *worker);
+/* Frees replies a stopped worker never delivered. */
+void cas_events_drop(struct cas_worker *w);
 
 /* ---- the daemon ---- */
 struct cas_config {
@@ -162,9 +193,21 @@ struct cas_worker {
 	struct event_base *base;
 	struct evhttp *http;
 	struct event *purge_timer;
+	/* Replies whose audit records the writer thread finished. */
+	struct event *done_ev;
+	pthread_mutex_t done_mu;
+	struct cas_pending *done;
 	struct evconnlistener *listener;
 	struct cas_store *store;
 	pthread_t thread;
+	/* Per-worker caches of attestation work (attest.c). */
+	struct cas_policy_cache policies;
+	struct {
+		uint8_t pub[32];
+		char fpr[ARCA_FPR_LEN];
+		int valid;
+	} las_fpr[4];
+	unsigned las_fpr_next;
 };
 
 struct cas_req {
@@ -187,6 +230,11 @@ void cas_server_free(struct cas *c);
 
 /* reply.c */
 void cas_reply(struct cas_req *r, int status, const char *content_type, const void *body, size_t len);
+/* The same for a request answered later (no struct cas_req any more). */
+void cas_send(struct cas_worker *w, struct evhttp_request *req, enum cas_endpoint ep, int status,
+	      const char *content_type, const void *body, size_t len);
+/* The JSON error body of code; detail as for cas_fail. */
+int cas_error_body(enum cas_code code, int authenticated, const char *detail, struct arca_buf *out) ARCA_MUST_CHECK;
 /* Error reply. detail replaces the fixed sentence only when the caller is
  * authenticated (has a client certificate); pass NULL otherwise. */
 void cas_fail(struct cas_req *r, enum cas_code code, const char *detail);

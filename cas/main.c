@@ -38,7 +38,7 @@ static int usage(void)
 			"  --state DIR        state directory (default $ARCA_CAS_STATE, else " CAS_DEFAULT_STATE ")\n"
 			"  --listen HOST:PORT address to serve TLS on (default " CAS_DEFAULT_LISTEN ")\n"
 			"  --key-file FILE    master key (default DIR/master.key; keep it on another volume)\n"
-			"  --nonce-ttl S      seconds a nonce stays valid (default 60)\n"
+			"  --nonce-ttl S      seconds a nonce stays valid (default 60; 0 expires it at once, for tests)\n"
 			"  --las PATH         LAS socket for CAS's own evidence (default $ARCA_LAS, else " CAS_DEFAULT_LAS ")\n"
 			"  --threads N        worker threads (default %d)\n",
 		CAS_DEFAULT_THREADS);
@@ -221,6 +221,10 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (cas_events_start(&c.events) < 0) {
+		cas_log("error", "cannot start the audit writer thread");
+		goto out;
+	}
 	for (started = 0; started < nworkers; started++) {
 		if (pthread_create(&workers[started].thread, NULL, cas_worker_run, &workers[started]) != 0) {
 			cas_log("error", "cannot start worker thread %d", started);
@@ -237,6 +241,9 @@ int main(int argc, char **argv)
 	cas_log("info", "signal %d: stopping", sig);
 	status = 0;
 out:
+	/* Records still queued are written and their replies handed to the
+	 * workers, which send them in their last loop iteration. */
+	cas_events_stop(&c.events);
 	for (int i = 0; i < started; i++)
 		event_base_loopexit(workers[i].base, NULL);
 	for (int i = 0; i < started; i++)

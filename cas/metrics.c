@@ -93,6 +93,16 @@ void cas_handle_metrics(struct cas_req *r)
 		rc |= arca_buf_appendf(&b, "arca_cas_attestations_refused_total{reason=\"%s\"} %llu\n",
 				       cas_code_name(attest_reasons[i]),
 				       __atomic_load_n(&m->attest_refused[attest_reasons[i]], __ATOMIC_RELAXED));
+	rc |= arca_buf_appendf(&b,
+			       "# HELP arca_cas_audit_records_total Records written to the audit log.\n"
+			       "# TYPE arca_cas_audit_records_total counter\n"
+			       "arca_cas_audit_records_total %llu\n"
+			       "# HELP arca_cas_audit_writes_total Audit log appends, one fdatasync each (group commit "
+			       "puts several records in one).\n"
+			       "# TYPE arca_cas_audit_writes_total counter\n"
+			       "arca_cas_audit_writes_total %llu\n",
+			       __atomic_load_n(&r->w->cas->events.records, __ATOMIC_RELAXED),
+			       __atomic_load_n(&r->w->cas->events.writes, __ATOMIC_RELAXED));
 	if (sessions >= 0)
 		rc |= arca_buf_appendf(&b,
 				       "# HELP arca_cas_sessions Sessions in the store.\n"

@@ -61,22 +61,41 @@ static const char *reason_phrase(int status)
 	}
 }
 
-void cas_reply(struct cas_req *r, int status, const char *content_type, const void *body, size_t len)
+void cas_send(struct cas_worker *w, struct evhttp_request *req, enum cas_endpoint ep, int status,
+	      const char *content_type, const void *body, size_t len)
 {
-	struct evkeyvalq *h = evhttp_request_get_output_headers(r->req);
-	struct evbuffer *out = evhttp_request_get_output_buffer(r->req);
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
 
-	if (r->replied)
-		return;
-	r->replied = 1;
 	evhttp_add_header(h, "Content-Type", content_type);
 	evhttp_add_header(h, "Cache-Control", "no-store");
 	if (len && evbuffer_add(out, body, len) != 0) {
 		evbuffer_drain(out, evbuffer_get_length(out));
 		status = 500;
 	}
-	evhttp_send_reply(r->req, status, reason_phrase(status), NULL);
-	cas_metrics_count_request(&r->w->cas->metrics, r->ep, status);
+	evhttp_send_reply(req, status, reason_phrase(status), NULL);
+	cas_metrics_count_request(&w->cas->metrics, ep, status);
+}
+
+void cas_reply(struct cas_req *r, int status, const char *content_type, const void *body, size_t len)
+{
+	if (r->replied)
+		return;
+	r->replied = 1;
+	cas_send(r->w, r->req, r->ep, status, content_type, body, len);
+}
+
+int cas_error_body(enum cas_code code, int authenticated, const char *detail, struct arca_buf *out)
+{
+	if (code >= CAS_NCODES)
+		code = CAS_INTERNAL;
+	if (!authenticated || !detail || !*detail)
+		detail = codes[code].sentence;
+	if (arca_msg_error_encode(codes[code].name, detail, out) == 0)
+		return 0;
+	/* Fall back to the fixed sentence, which always encodes. */
+	arca_buf_reset(out);
+	return arca_msg_error_encode(codes[code].name, codes[code].sentence, out);
 }
 
 void cas_fail(struct cas_req *r, enum cas_code code, const char *detail)
@@ -85,15 +104,9 @@ void cas_fail(struct cas_req *r, enum cas_code code, const char *detail)
 
 	if (code >= CAS_NCODES)
 		code = CAS_INTERNAL;
-	if (!r->has_caller || !detail || !*detail)
-		detail = codes[code].sentence;
 	arca_buf_init(&b, 64 << 10, 0);
-	if (arca_msg_error_encode(codes[code].name, detail, &b) < 0) {
-		/* Fall back to the fixed sentence, which always encodes. */
+	if (cas_error_body(code, r->has_caller, detail, &b) < 0)
 		arca_buf_reset(&b);
-		if (arca_msg_error_encode(codes[code].name, codes[code].sentence, &b) < 0)
-			arca_buf_reset(&b);
-	}
 	cas_reply(r, codes[code].status, "application/json", b.p, b.len);
 	arca_buf_free(&b);
 }

@@ -367,6 +367,11 @@ int cas_worker_init(struct cas *c, struct cas_worker *w, int index, struct arca_
 	}
 	w->listener = evhttp_bound_socket_get_listener(bs);
 	evconnlistener_set_error_cb(w->listener, accept_error);
+	if (pthread_mutex_init(&w->done_mu, NULL) != 0)
+		return arca_errf(e, ARCA_ENOMEM, "mutex");
+	w->done_ev = event_new(w->base, -1, 0, cas_events_deliver, w);
+	if (!w->done_ev)
+		return arca_errf(e, ARCA_ENOMEM, "event_new failed");
 	GUARD(cas_store_open(c->store_path, c->master_key, &c->store_wlock, &w->store, e));
 	if (index == 0) {
 		struct timeval tv = {.tv_sec = CAS_PURGE_INTERVAL_S, .tv_usec = 0};
@@ -379,6 +384,12 @@ int cas_worker_init(struct cas *c, struct cas_worker *w, int index, struct arca_
 
 void cas_worker_free(struct cas_worker *w)
 {
+	/* Replies never delivered: their requests go with evhttp_free. */
+	cas_events_drop(w);
+	if (w->done_ev) {
+		event_free(w->done_ev);
+		pthread_mutex_destroy(&w->done_mu);
+	}
 	if (w->purge_timer)
 		event_free(w->purge_timer);
 	if (w->http)
@@ -386,6 +397,7 @@ void cas_worker_free(struct cas_worker *w)
 	if (w->base)
 		event_base_free(w->base);
 	cas_store_close(w->store);
+	cas_policy_cache_free(&w->policies);
 	memset(w, 0, sizeof *w);
 }
 

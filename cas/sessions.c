@@ -58,13 +58,18 @@ static void refuse(struct cas_req *r, enum cas_code code, const char *session, c
 		.reason = reason,
 	};
 	json_t *ep = json_pack("{s:s}", "request", cas_endpoint_name(r->ep));
+	struct arca_buf body;
 
 	ev.extra = ep;
-	if (cas_event(&r->w->cas->events, &ev) < 0)
-		cas_log("error", "could not audit a refused %s request", cas_endpoint_name(r->ep));
-	json_decref(ep);
 	cas_log("info", "%s refused (%s): %s", cas_endpoint_name(r->ep), cas_code_name(code), reason);
-	cas_fail(r, code, detail);
+	arca_buf_init(&body, 64 << 10, 0);
+	if (cas_error_body(code, r->has_caller, detail, &body) < 0)
+		arca_buf_reset(&body);
+	/* No store transaction is open here, so the record can wait for the
+	 * writer thread; the refusal goes out once it is on disk. */
+	cas_event_then_reply(r, &ev, 0, CAS_METRIC_NONE, cas_code_status(code), body.p, body.len);
+	arca_buf_free(&body);
+	json_decref(ep);
 }
 
 static void reply_name_hash(struct cas_req *r, const char *name, const uint8_t hash[32])
@@ -403,7 +408,7 @@ void cas_handle_session_read(struct cas_req *r)
 	struct arca_policy *p = NULL;
 	json_t *reply = NULL, *pj, *sj;
 	char hex[65], *text = NULL;
-	int rc, ok;
+	int rc;
 
 	if (!r->has_caller) {
 		refuse(r, CAS_UNAUTHENTICATED, name, "no client certificate", NULL);
@@ -454,12 +459,15 @@ void cas_handle_session_read(struct cas_req *r)
 		refuse(r, CAS_INTERNAL, name, "cannot build the reply", NULL);
 		goto out;
 	}
-	audit_ok(r, "session_read", name, NULL, &ok);
-	if (!ok) {
-		cas_fail(r, CAS_INTERNAL, NULL);
-		goto out;
+	{
+		struct cas_event ev = {
+			.event = "session_read",
+			.session = name,
+			.caller = r->caller,
+			.peer = r->peer,
+		};
+		cas_event_then_reply(r, &ev, 1, CAS_METRIC_NONE, 200, text, strlen(text));
 	}
-	cas_reply(r, 200, "application/json", text, strlen(text));
 out:
 	free(text);
 	json_decref(reply);

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #define TRUST_MAX_BYTES (1u << 20)
@@ -99,6 +101,31 @@ static int parse(struct cas_trust *t, const struct arca_buf *b)
 	return 0;
 }
 
+/* Whoever can write this file decides which platforms CAS believes, so
+ * it must be a regular file that only its owner (us or root) can write;
+ * otherwise nothing is trusted. st gets the identity of what was read. */
+static int read_checked(struct cas_trust *t, struct stat *st, struct arca_buf *b, struct arca_errbuf *e)
+{
+	int fd = open(t->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return ARCA_EIO;
+	if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+		close(fd);
+		return ARCA_EINVAL;
+	}
+	if ((st->st_mode & 022) || (st->st_uid != geteuid() && st->st_uid != 0)) {
+		cas_log("error", "%s: writable by group or others, or owned by another user; trusting no LAS until "
+				 "it is fixed (chmod go-w)", t->path);
+		close(fd);
+		return ARCA_EDENIED;
+	}
+	rc = arca_read_fd(fd, t->path, TRUST_MAX_BYTES, b, e);
+	close(fd);
+	return rc;
+}
+
 /* Called with t->mu held. */
 static int refresh(struct cas_trust *t)
 {
@@ -122,29 +149,32 @@ static int refresh(struct cas_trust *t)
 		return ARCA_EIO;
 	}
 	if (same_version(t, &st))
-		return 0;
+		return t->bad ? ARCA_EDENIED : 0;
 	arca_buf_init(&b, TRUST_MAX_BYTES, 0);
-	rc = arca_read_file(t->path, TRUST_MAX_BYTES, &b, &e);
-	if (rc == 0)
-		rc = parse(t, &b);
-	arca_buf_free(&b);
+	rc = read_checked(t, &st, &b, &e);
+	free(t->fprs);
+	t->fprs = NULL;
+	t->n = 0;
 	if (rc < 0) {
-		cas_log("error", "%s: cannot read (%s): no LAS is trusted until it can be", t->path,
-			arca_strerror(rc));
-		free(t->fprs);
-		t->fprs = NULL;
-		t->n = 0;
-		t->loaded = 0;
-		return rc;
+		/* Said once per version of the file, not once per attestation. */
+		if (rc != ARCA_EDENIED)
+			cas_log("error", "%s: cannot read (%s): no LAS is trusted until it can be", t->path,
+				arca_strerror(rc));
+		t->bad = 1;
+	} else {
+		rc = parse(t, &b);
+		t->bad = rc < 0;
 	}
+	arca_buf_free(&b);
 	t->dev = st.st_dev;
 	t->ino = st.st_ino;
 	t->size = st.st_size;
 	t->mtime = st.st_mtim;
 	t->ctime = st.st_ctim;
 	t->loaded = 1;
-	cas_log("info", "%s: %zu trusted LAS key(s)", t->path, t->n);
-	return 0;
+	if (rc == 0)
+		cas_log("info", "%s: %zu trusted LAS key(s)", t->path, t->n);
+	return rc < 0 ? ARCA_EDENIED : 0;
 }
 
 int cas_trust_has(struct cas_trust *t, const char *fpr)

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,23 +78,56 @@ static int parse(int argc, char **argv, struct run_opts *o)
 	return 0;
 }
 
+/* Whether a TCP connection to ai succeeds within a few seconds. */
+static int reachable(const struct addrinfo *ai)
+{
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), ok = 0;
+	if (fd < 0)
+		return 0;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+		ok = 1;
+	} else if (errno == EINPROGRESS) {
+		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+		int err = 0;
+		socklen_t len = sizeof err;
+		ok = poll(&pfd, 1, 3000) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
+	}
+	close(fd);
+	return ok;
+}
+
 /* The shield resolves nothing itself: a host name would make libc load
  * name-service modules before LAS measures, and those would then be part
- * of the measurement (and differ from `arca measure`'s). */
+ * of the measurement (and differ from `arca measure`'s). When the name has
+ * several addresses (localhost: ::1 and 127.0.0.1), the first one that
+ * accepts a connection is handed on, as a client trying them in turn
+ * would end up using. */
 static int numeric_cas(const char *addr, char *out, size_t cap)
 {
 	char host[256], port[16], ip[INET6_ADDRSTRLEN];
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL, *ai, *pick = NULL;
 
 	if (arca_hostport_split(addr, host, sizeof host, port, sizeof port) < 0)
 		return cli_fail("%s is not a CAS address; give it as HOST:PORT", addr);
 	int rc = getaddrinfo(host, port, &hints, &res);
 	if (rc != 0 || res == NULL)
 		return cli_fail("cannot resolve CAS host %s: %s", host, gai_strerror(rc));
-	const void *a = res->ai_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)res->ai_addr)->sin6_addr
-						   : (const void *)&((struct sockaddr_in *)res->ai_addr)->sin_addr;
-	int fam = res->ai_family;
-	int ok = (fam == AF_INET || fam == AF_INET6) && inet_ntop(fam, a, ip, sizeof ip) != NULL;
+	for (ai = res; ai != NULL && pick == NULL; ai = ai->ai_next)
+		if (ai->ai_family == AF_INET || ai->ai_family == AF_INET6)
+			pick = ai;
+	if (pick != NULL && pick->ai_next != NULL) {
+		for (ai = res; ai != NULL; ai = ai->ai_next) {
+			if ((ai->ai_family == AF_INET || ai->ai_family == AF_INET6) && reachable(ai)) {
+				pick = ai;
+				break;
+			}
+		}
+	}
+	int fam = pick != NULL ? pick->ai_family : AF_UNSPEC;
+	const void *a = fam == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)pick->ai_addr)->sin6_addr
+		      : fam == AF_INET  ? (const void *)&((struct sockaddr_in *)pick->ai_addr)->sin_addr
+					: NULL;
+	int ok = a != NULL && inet_ntop(fam, a, ip, sizeof ip) != NULL;
 	freeaddrinfo(res);
 	if (!ok)
 		return cli_fail("cannot resolve CAS host %s to an IP address", host);

@@ -71,22 +71,24 @@ static int check_elf(const char *path, int fd, off_t size)
 	if (size < 4 || pread_exact(fd, head, 4, 0) < 0)
 		return REFUSE(ARCA_EINVAL, "%s is not an executable program (too short to be ELF)", path);
 	if (head[0] == '#' && head[1] == '!')
-		return REFUSE(ARCA_EINVAL, "%s is a script: the measurement would cover its interpreter only; run the interpreter "
-				"with the script as an argument instead (e.g. arca run -- /usr/bin/python3 %s)",
-				path, path);
+		return REFUSE(ARCA_EINVAL,
+			      "%s is a script: the measurement would cover its interpreter only; run the "
+			      "interpreter with the script as an argument instead (e.g. arca run -- /usr/bin/python3 %s)",
+			      path, path);
 	if (memcmp(head, ELFMAG, SELFMAG) != 0)
 		return REFUSE(ARCA_EINVAL, "%s is not an ELF executable", path);
 	if ((size_t)size < sizeof eh || pread_exact(fd, &eh, sizeof eh, 0) < 0)
 		return REFUSE(ARCA_EINVAL, "%s: truncated ELF header", path);
 	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB || eh.e_machine != HOST_MACHINE)
-		return REFUSE(ARCA_EINVAL, "%s is an ELF program for another machine or word size; the shield (64-bit, this "
-				"machine) cannot be loaded into it",
-				path);
+		return REFUSE(ARCA_EINVAL,
+			      "%s is an ELF program for another machine or word size; the shield (64-bit, this "
+			      "machine) cannot be loaded into it",
+			      path);
 	if (eh.e_type != ET_EXEC && eh.e_type != ET_DYN)
 		return REFUSE(ARCA_EINVAL, "%s is not an ELF executable (type %u)", path, (unsigned)eh.e_type);
 	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phnum > MAX_PHNUM)
 		return REFUSE(ARCA_EINVAL, "%s: unusual ELF program header table (%u entries of %u bytes)", path,
-				(unsigned)eh.e_phnum, (unsigned)eh.e_phentsize);
+			      (unsigned)eh.e_phnum, (unsigned)eh.e_phentsize);
 	uint64_t table = (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr);
 	if (eh.e_phoff > (uint64_t)size || table > (uint64_t)size - eh.e_phoff)
 		return REFUSE(ARCA_EINVAL, "%s: the ELF program headers lie outside the file", path);
@@ -102,9 +104,10 @@ static int check_elf(const char *path, int fd, off_t size)
 			return REFUSE(ARCA_EINVAL, "%s: malformed PT_INTERP", path);
 		return 0;
 	}
-	return REFUSE(ARCA_EINVAL, "%s is statically linked: the shield is a preloaded library and can only protect "
-			"dynamically linked programs (no PT_INTERP); rebuild it without -static",
-			path);
+	return REFUSE(ARCA_EINVAL,
+		      "%s is statically linked: the shield is a preloaded library and can only protect "
+		      "dynamically linked programs (no PT_INTERP); rebuild it without -static",
+		      path);
 }
 
 int launch_resolve(const char *cmd, char *out, size_t cap)
@@ -122,8 +125,8 @@ int launch_resolve(const char *cmd, char *out, size_t cap)
 	}
 	int fd = open(out, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return REFUSE(ARCA_EIO, "cannot read %s: %s (the program must be readable to be checked and measured)", out,
-				strerror(errno));
+		return REFUSE(ARCA_EIO, "cannot read %s: %s (the program must be readable to be checked and measured)",
+			      out, strerror(errno));
 	int rc = 0;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		rc = REFUSE(ARCA_EINVAL, "%s is not a regular file", out);
@@ -133,9 +136,9 @@ int launch_resolve(const char *cmd, char *out, size_t cap)
 		   fgetxattr(fd, "security.capability", NULL, 0) >= 0) {
 		/* The loader ignores LD_PRELOAD for such programs: they would run
 		 * without the shield. */
-		rc = REFUSE(ARCA_EINVAL, "%s is setuid, setgid or has file capabilities; the loader would start it without "
-			      "the shield",
-			      out);
+		rc = REFUSE(ARCA_EINVAL,
+			    "%s is setuid, setgid or has file capabilities; the loader would start it without the shield",
+			    out);
 	} else {
 		rc = check_elf(out, fd, st.st_size);
 	}

@@ -46,8 +46,8 @@ static int check_private(const char *what, const struct stat *st, int want_dir, 
 		return arca_errf(e, ARCA_EDENIED, "%s belongs to uid %u, not to the uid arca-las runs as (%u)", what,
 				 (unsigned)st->st_uid, (unsigned)geteuid());
 	if ((st->st_mode & 077) != 0)
-		return arca_errf(e, ARCA_EDENIED, "%s has mode %04o: other users could read or replace the platform key; "
-				 "run chmod %s %s",
+		return arca_errf(e, ARCA_EDENIED,
+				 "%s has mode %04o: other users could read or replace the platform key; run chmod %s %s",
 				 what, (unsigned)(st->st_mode & 07777), want_dir ? "700" : "600", what);
 	return 0;
 }

@@ -298,8 +298,9 @@ int main(int argc, char **argv)
 	if (las_key_open(state, &key, &e) < 0)
 		return die(e.msg);
 	fprintf(stderr, "arca-las: platform key %s %s in %s\n", key.fpr, key.created ? "created" : "loaded", state);
-	fprintf(stderr, "arca-las: sim mode: evidence is signed with this host's key and measurements are taken "
-			"through this kernel; it does not protect against a malicious kernel, kernel module or boot code\n");
+	fprintf(stderr, "arca-las: sim mode does not protect against a malicious kernel, kernel module or boot "
+			"code: evidence is signed with this host's key and measurements are taken through this "
+			"kernel\n");
 	if (geteuid() != 0)
 		fprintf(stderr, "arca-las: running as uid %u: only processes of this user can be measured\n",
 			(unsigned)geteuid());

@@ -51,7 +51,8 @@ int las_peer_cred(int conn, struct las_peer *p, struct arca_errbuf *e)
 	if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof cred)
 		return arca_errf(e, ARCA_EIO, "cannot get the peer's credentials: %s", strerror(errno));
 	if (cred.pid <= 0)
-		return arca_errf(e, ARCA_EDENIED, "the peer is not a process this LAS can see (another pid namespace?)");
+		return arca_errf(e, ARCA_EDENIED,
+				 "the peer is not a process this LAS can see (another pid namespace?)");
 	p->pid = cred.pid;
 	p->uid = cred.uid;
 	p->gid = cred.gid;

@@ -309,7 +309,7 @@ int arca_audit_open(const char *path, struct arca_audit **out, struct arca_errbu
 	a = calloc(1, sizeof(*a));
 	if (a == NULL)
 		return arca_errf(e, ARCA_ENOMEM, "audit log: out of memory");
-	a->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	a->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (a->fd < 0) {
 		rc = arca_errf(e, ARCA_EIO, "cannot open audit log %s: %s", path, strerror(errno));
 		free(a);

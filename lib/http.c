@@ -44,7 +44,7 @@
 #define HTTP_READ_CHUNK 16384
 #define HOST_MAX 253
 /* Nothing arca receives over HTTP is larger than a sealed configuration. */
-#define ARCA_MAX_RESPONSE ((size_t)64 << 20)
+#define HTTP_MAX_RESPONSE ((size_t)64 << 20)
 
 /* Our BIO reports itself as a descriptor BIO so SSL_get_fd works. */
 #define ARCA_BIO_TYPE (0x7a | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR)
@@ -469,7 +469,6 @@ static int tcp_connect(struct arca_http *h, struct arca_errbuf *e)
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_ADDRCONFIG;
 	rc = getaddrinfo(h->host, h->port, &hints, &res);
 	if (rc != 0)
 		return arca_errf(e, ARCA_ENET, "cannot resolve %s: %s", h->host, gai_strerror(rc));
@@ -774,8 +773,8 @@ int arca_http_request(struct arca_http *h, const char *method, const char *path,
 	max_body = resp->max > resp->len ? resp->max - resp->len : 0;
 	if (resp->max == 0)
 		max_body = ARCA_BUF_DEFAULT_MAX - resp->len;
-	if (max_body > ARCA_MAX_RESPONSE)
-		max_body = ARCA_MAX_RESPONSE;
+	if (max_body > HTTP_MAX_RESPONSE)
+		max_body = HTTP_MAX_RESPONSE;
 	arca_buf_init(&req, HTTP_MAX_HEAD + bodylen, resp->secret);
 	arca_buf_init(&in, HTTP_MAX_HEAD + max_body + 1, resp->secret);
 
@@ -851,7 +850,11 @@ int arca_http_request(struct arca_http *h, const char *method, const char *path,
 	/* We never pipeline, so anything after the answer is a broken server. */
 	if ((size_t)used != in.len)
 		close_after = 1;
-	GUARD_GOTO(arca_buf_append(resp, in.p + body_off, body_len), done);
+	rc = arca_buf_append(resp, in.p + body_off, body_len);
+	if (rc < 0) {
+		rc = arca_errf(e, rc, "%s: %s", h->hostport, parse_why(ARCA_ETOOBIG));
+		goto done;
+	}
 	*status = code;
 	if (close_after)
 		http_drop(h);

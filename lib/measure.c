@@ -24,7 +24,7 @@
 
 /* A large program (a JVM, a browser) has tens of thousands of mappings at
  * about 100 bytes each; anything far beyond that is not a real process. */
-#define MAPS_MAX_BYTES ((size_t)32 << 20)
+#define MAPS_MAX_BYTES ((size_t)16 << 20)
 #define MAPS_MAX_LINE (PATH_MAX + 128)
 #define MEASURE_MAX_OBJECTS 4096
 #define CACHE_MAX_ENTRIES ((size_t)1 << 16)
@@ -49,6 +49,8 @@ struct map_obj {
 	dev_t dev;
 	ino_t ino;
 	uint64_t start, end; /* one mapping of it, for /proc/PID/map_files */
+	dev_t disk_dev;      /* as stat(2) reports the file opened by name */
+	ino_t disk_ino;
 };
 
 struct obj_list {
@@ -405,20 +407,24 @@ static int same_file(const struct map_obj *o, pid_t pid, const struct stat *st)
 	return stat(mf, &ms) == 0 && ms.st_dev == st->st_dev && ms.st_ino == st->st_ino;
 }
 
-static int hash_object(const struct map_obj *o, pid_t pid, struct arca_hash_cache *cache, uint8_t out[32],
+static int hash_object(struct map_obj *o, pid_t pid, struct arca_hash_cache *cache, uint8_t out[32],
 		       struct arca_errbuf *e)
 {
 	struct stat st, st2;
-	int rc = 0;
-	/* O_NONBLOCK: a FIFO put in the file's place must not hang us. */
-	int fd = open(o->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
+	char reopen[48];
+	int rc = 0, fd = -1;
+	/* O_PATH first: whatever now sits at the name (a device, a FIFO, a
+	 * file of another user reached through a swapped directory) is not
+	 * opened for reading, which for a device could have side effects,
+	 * until it is known to be the very file that is mapped. */
+	int pfd = open(o->path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (pfd < 0) {
 		int err = errno;
 		return arca_errf(e, err == EACCES || err == EPERM ? ARCA_EDENIED : ARCA_EIO,
 				 "cannot open %s (mapped by process %d) to measure it: %s", o->path, (int)pid,
 				 err == ELOOP ? "it is now a symbolic link" : strerror(err));
 	}
-	if (fstat(fd, &st) < 0) {
+	if (fstat(pfd, &st) < 0) {
 		rc = arca_errf(e, ARCA_EIO, "cannot stat %s: %s", o->path, strerror(errno));
 		goto out;
 	}
@@ -431,9 +437,20 @@ static int hash_object(const struct map_obj *o, pid_t pid, struct arca_hash_cach
 			       minor(st.st_dev), (uintmax_t)st.st_ino);
 		goto out;
 	}
+	o->disk_dev = st.st_dev;
+	o->disk_ino = st.st_ino;
 	const struct cache_ent *ce = cache ? cache_find(cache, &st) : NULL;
 	if (ce != NULL) {
 		memcpy(out, ce->sha256, 32);
+		goto out;
+	}
+	snprintf(reopen, sizeof reopen, "/proc/self/fd/%d", pfd);
+	fd = open(reopen, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		int err = errno;
+		rc = arca_errf(e, err == EACCES || err == EPERM ? ARCA_EDENIED : ARCA_EIO,
+			       "cannot read %s (mapped by process %d) to measure it: %s", o->path, (int)pid,
+			       strerror(err));
 		goto out;
 	}
 	rc = arca_sha256_fd(fd, out);
@@ -450,12 +467,16 @@ static int hash_object(const struct map_obj *o, pid_t pid, struct arca_hash_cach
 	if (cache != NULL)
 		cache_put(cache, &st, out);
 out:
-	close(fd);
+	if (fd >= 0)
+		close(fd);
+	close(pfd);
 	return rc;
 }
 
 /* The executable must be one of the measured objects, or the digest could
- * describe libraries while the code that runs comes from elsewhere. */
+ * describe libraries while the code that runs comes from elsewhere. Runs
+ * after hashing, when each object's identity as stat(2) sees it is known
+ * (the same view stat of /proc/PID/exe gives). */
 static int check_exe(pid_t pid, const struct obj_list *l, struct arca_errbuf *e)
 {
 	char link[64], target[PATH_MAX + 1];
@@ -473,7 +494,7 @@ static int check_exe(pid_t pid, const struct obj_list *l, struct arca_errbuf *e)
 		return arca_errf(e, ARCA_EDENIED, "cannot stat the executable of process %d (%s): %s", (int)pid,
 				 target, strerror(errno));
 	for (size_t i = 0; i < l->n; i++)
-		if (strcmp(l->v[i].path, target) == 0 && l->v[i].dev == st.st_dev && l->v[i].ino == st.st_ino)
+		if (strcmp(l->v[i].path, target) == 0 && l->v[i].disk_dev == st.st_dev && l->v[i].disk_ino == st.st_ino)
 			return 0;
 	return arca_errf(e, ARCA_EDENIED,
 			 "the executable of process %d (%s) is not among its executable mappings; it cannot be "
@@ -533,11 +554,12 @@ int arca_measure_pid(pid_t pid, struct arca_hash_cache *cache, struct arca_measu
 		return arca_errf(e, ARCA_EINVAL, "no process to measure");
 	memset(out, 0, sizeof(*out));
 	GUARD_GOTO(collect_objects(pid, &l, e), out);
-	GUARD_GOTO(check_exe(pid, &l, e), out);
 	m.objs = calloc(l.n, sizeof(*m.objs));
 	ENSURE_GOTO(m.objs != NULL, arca_errf(e, ARCA_ENOMEM, "out of memory"), out);
-	for (size_t i = 0; i < l.n; i++) {
+	for (size_t i = 0; i < l.n; i++)
 		GUARD_GOTO(hash_object(&l.v[i], pid, cache, m.objs[i].sha256, e), out);
+	GUARD_GOTO(check_exe(pid, &l, e), out);
+	for (size_t i = 0; i < l.n; i++) {
 		m.objs[i].path = l.v[i].path;
 		l.v[i].path = NULL;
 		m.nobjs++;

@@ -281,10 +281,16 @@ struct named {
 struct pctx {
 	const unsigned char *text;
 	size_t len;
-	/* byte offset where each line starts, counting line breaks the way
-	 * libyaml does, so that marks convert to byte offsets and back */
-	size_t *ls;
-	size_t nls;
+	/* libyaml marks count characters, diagnostics need lines and columns,
+	 * placeholders are found by byte offset: these tables convert between
+	 * them in constant or logarithmic time (a walk from the line start
+	 * would be quadratic on a long flow-style line). Line breaks are
+	 * counted the way libyaml counts them. */
+	size_t *ls;  /* byte offset where each line starts */
+	size_t *lc;  /* character index where each line starts */
+	size_t nls, lcap;
+	size_t *cp;  /* byte offset of every CP_STEP-th character */
+	size_t ncp, cpcap;
 	yaml_document_t *doc;
 	struct arca_diags *ds;
 	size_t errors;
@@ -317,22 +323,42 @@ static void oom(struct pctx *c)
 	c->oom = 1;
 }
 
-/* Builds the line table and checks the text is UTF-8 without NUL bytes
- * (libyaml reports encoding errors only as a byte offset, so they are
+#define CP_STEP 64
+
+static int push(struct pctx *c, size_t **v, size_t **v2, size_t *n, size_t *cap, size_t x, size_t x2)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? 2 * *cap : 64;
+		size_t *a = realloc(*v, ncap * sizeof *a);
+		if (a)
+			*v = a;
+		size_t *b = v2 ? realloc(*v2, ncap * sizeof *b) : NULL;
+		if (b)
+			*v2 = b;
+		if (!a || (v2 && !b)) {
+			oom(c);
+			return -1;
+		}
+		*cap = ncap;
+	}
+	(*v)[*n] = x;
+	if (v2)
+		(*v2)[*n] = x2;
+	(*n)++;
+	return 0;
+}
+
+/* Builds the position tables and checks the text is UTF-8 without NUL
+ * bytes (libyaml reports encoding errors only as a byte offset, so they are
  * caught here, where a line and column can be given). */
 static int prescan(struct pctx *c)
 {
 	const unsigned char *t = c->text;
-	size_t n = c->len, cap = 64, i = 0, col = 0;
-	c->ls = malloc(cap * sizeof *c->ls);
-	if (!c->ls) {
-		oom(c);
-		return -1;
-	}
+	size_t n = c->len, i = 0, col = 0, ci = 0;
 	if (n >= 3 && t[0] == 0xef && t[1] == 0xbb && t[2] == 0xbf)
 		i = 3; /* libyaml skips a BOM without counting it */
-	c->ls[0] = i;
-	c->nls = 1;
+	if (push(c, &c->ls, &c->lc, &c->nls, &c->lcap, i, 0) < 0)
+		return -1;
 	while (i < n) {
 		size_t k = utf8_seq(t + i, n - i);
 		if (k == 0) {
@@ -345,40 +371,77 @@ static int prescan(struct pctx *c)
 				"the policy contains a NUL byte; a policy is text, remove it");
 			return -1;
 		}
+		if (ci % CP_STEP == 0 && push(c, &c->cp, NULL, &c->ncp, &c->cpcap, i, 0) < 0)
+			return -1;
 		int brk = t[i] == '\n' || t[i] == '\r' || (k == 2 && t[i] == 0xc2 && t[i + 1] == 0x85) ||
 			  (k == 3 && t[i] == 0xe2 && t[i + 1] == 0x80 && (t[i + 2] == 0xa8 || t[i + 2] == 0xa9));
-		if (t[i] == '\r' && i + 1 < n && t[i + 1] == '\n')
-			k = 2;
+		if (t[i] == '\r' && i + 1 < n && t[i + 1] == '\n') {
+			/* one line break, but two characters for libyaml */
+			i++;
+			ci++;
+			if (ci % CP_STEP == 0 && push(c, &c->cp, NULL, &c->ncp, &c->cpcap, i, 0) < 0)
+				return -1;
+		}
 		i += k;
+		ci++;
 		col++;
 		if (brk) {
-			if (c->nls == cap) {
-				size_t *nl = realloc(c->ls, 2 * cap * sizeof *nl);
-				if (!nl) {
-					oom(c);
-					return -1;
-				}
-				c->ls = nl;
-				cap *= 2;
-			}
-			c->ls[c->nls++] = i;
+			if (push(c, &c->ls, &c->lc, &c->nls, &c->lcap, i, ci) < 0)
+				return -1;
 			col = 0;
 		}
 	}
 	return 0;
 }
 
-/* Byte offset of a libyaml mark (whose column counts characters). */
+static size_t step(const struct pctx *c, size_t o)
+{
+	size_t w = utf8_seq(c->text + o, c->len - o);
+	return o + (w ? w : 1);
+}
+
+/* Byte offset of character index ci (counted from after a BOM). */
+static size_t char_off(const struct pctx *c, size_t ci)
+{
+	if (c->ncp == 0)
+		return c->len;
+	size_t k = ci / CP_STEP;
+	if (k >= c->ncp)
+		k = c->ncp - 1;
+	size_t o = c->cp[k];
+	for (size_t left = ci - k * CP_STEP; left > 0 && o < c->len; left--)
+		o = step(c, o);
+	return o;
+}
+
+/* Character index of byte offset off (which starts a character). */
+static size_t off_char(const struct pctx *c, size_t off)
+{
+	size_t lo = 0, hi = c->ncp;
+	if (hi == 0)
+		return 0;
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (c->cp[mid] <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	size_t o = c->cp[lo], ci = lo * CP_STEP;
+	while (o < off && o < c->len) {
+		o = step(c, o);
+		ci++;
+	}
+	return ci;
+}
+
+/* Byte offset of a libyaml mark, from its line and column (characters),
+ * which do not depend on how a libyaml version counts index. */
 static size_t mark_off(const struct pctx *c, const yaml_mark_t *m)
 {
 	if (m->line >= c->nls)
 		return c->len;
-	size_t o = c->ls[m->line];
-	for (size_t k = 0; k < m->column && o < c->len; k++) {
-		size_t w = utf8_seq(c->text + o, c->len - o);
-		o += w ? w : 1;
-	}
-	return o;
+	return char_off(c, c->lc[m->line] + m->column);
 }
 
 static void off_lc(const struct pctx *c, size_t off, int *line, int *col)
@@ -391,14 +454,8 @@ static void off_lc(const struct pctx *c, size_t off, int *line, int *col)
 		else
 			hi = mid;
 	}
-	size_t o = c->ls[lo], k = 0;
-	while (o < off && o < c->len) {
-		size_t w = utf8_seq(c->text + o, c->len - o);
-		o += w ? w : 1;
-		k++;
-	}
 	*line = (int)lo + 1;
-	*col = (int)k + 1;
+	*col = (int)(off_char(c, off) - c->lc[lo]) + 1;
 }
 
 /* ---- first pass: events ---- */
@@ -1664,6 +1721,8 @@ done:
 		rc = ARCA_ENOMEM;
 	arca_policy_free(c.p);
 	free(c.ls);
+	free(c.lc);
+	free(c.cp);
 	free(c.sidx);
 	free(c.vidx);
 	if (ds)

@@ -70,14 +70,17 @@ static void json_wipe_decref(json_t *j)
 }
 
 /* Appends the canonical text of j to out straight from jansson's dump
- * callback: no intermediate heap copy of a possibly secret text. */
-static int dump_append(const json_t *j, struct arca_buf *out)
+ * callback: no intermediate heap copy of a possibly secret text. limit is
+ * what the matching decoder accepts: never send what the peer must refuse. */
+static int dump_append(const json_t *j, size_t limit, struct arca_buf *out)
 {
 	size_t need, got;
 
 	need = json_dumpb(j, NULL, 0, DUMP_FLAGS);
 	if (need == 0)
 		return ARCA_EINVAL;
+	if (need > limit)
+		return ARCA_ETOOBIG;
 	GUARD(arca_buf_reserve(out, need));
 	got = json_dumpb(j, (char *)out->p + out->len, need, DUMP_FLAGS);
 	if (got != need) {
@@ -287,7 +290,7 @@ int arca_msg_nonce_encode(const struct arca_msg_nonce *m, struct arca_buf *out)
 	j = json_pack("{s:s,s:i}", "nonce", b64, "expires_in", m->expires_in);
 	if (j == NULL)
 		return ARCA_ENOMEM;
-	rc = dump_append(j, out);
+	rc = dump_append(j, ARCA_MAX_BODY, out);
 	json_decref(j);
 	return rc;
 }
@@ -348,7 +351,7 @@ int arca_msg_attest_encode(const struct arca_msg_attest *m, struct arca_buf *out
 	j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "session", m->session, "service", m->service, "platform",
 		      m->platform, "nonce", nonce, "pubkey", pub, "evidence", ev);
 	ENSURE_GOTO(j != NULL, ARCA_ENOMEM, done);
-	rc = dump_append(j, out);
+	rc = dump_append(j, ARCA_MAX_BODY, out);
 done:
 	json_decref(j);
 	free(ev);
@@ -420,7 +423,7 @@ int arca_msg_sealed_encode(const uint8_t *box, size_t n, struct arca_buf *out)
 	ENSURE_GOTO(s != NULL, ARCA_ENOMEM, done);
 	j = json_object();
 	ENSURE_GOTO(j != NULL && json_object_set_new(j, "config", s) == 0, ARCA_ENOMEM, done);
-	rc = dump_append(j, out);
+	rc = dump_append(j, SEALED_MAX_JSON, out);
 done:
 	json_decref(j);
 	arca_buf_free(&b64);
@@ -464,7 +467,7 @@ int arca_msg_error_encode(const char *code, const char *detail, struct arca_buf 
 	j = json_pack("{s:s,s:s}", "error", code, "detail", detail);
 	if (j == NULL)
 		return ARCA_EINVAL;
-	rc = dump_append(j, out);
+	rc = dump_append(j, ARCA_MAX_BODY, out);
 	json_decref(j);
 	return rc;
 }
@@ -541,7 +544,7 @@ int arca_msg_policy_encode(const char *yaml, size_t len, struct arca_buf *out)
 		json_decref(j);
 		return ARCA_ENOMEM;
 	}
-	rc = dump_append(j, out);
+	rc = dump_append(j, ARCA_MAX_BODY, out);
 	json_wipe_decref(j);
 	return rc;
 }
@@ -669,7 +672,7 @@ int arca_config_encode(const struct arca_config *c, struct arca_buf *out)
 		GUARD_GOTO(append_string(env, c->env[i]), done);
 	for (i = 0; i < c->nfiles; i++)
 		GUARD_GOTO(file_json(&c->files[i], files), done);
-	rc = dump_append(j, out);
+	rc = dump_append(j, ARCA_MAX_CONFIG, out);
 done:
 	json_wipe_decref(j);
 	return rc;

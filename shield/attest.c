@@ -80,7 +80,8 @@ static const char *explain(const char *code, const struct shield_env *env, char 
 	else if (strcmp(code, "binding_mismatch") == 0)
 		snprintf(buf, cap, "the evidence does not bind this attempt's nonce, key and service");
 	else if (strcmp(code, "nonce_invalid") == 0 || strcmp(code, "nonce_expired") == 0)
-		snprintf(buf, cap, "the attestation nonce was unknown, already used or expired; start the program again");
+		snprintf(buf, cap,
+			 "the attestation nonce was unknown, already used or expired; start the program again");
 	else if (strcmp(code, "bad_request") == 0 || strcmp(code, "too_large") == 0)
 		snprintf(buf, cap, "CAS could not read the attestation request (a version mismatch?)");
 	else if (strcmp(code, "internal") == 0)

@@ -41,10 +41,21 @@ SHIELD_API int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 
 #define FAKE_DEV 0
 #define FAKE_INO_BASE 0x61726361000000ull /* "arca" */
 
+static void free_files(struct shield_file *files, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(files[i].path);
+		if (files[i].data != NULL)
+			arca_secret_free(files[i].data, files[i].len > 0 ? files[i].len : 1);
+	}
+	free(files);
+}
+
 void shield_files_install(const struct arca_config *cfg)
 {
 	struct timespec now;
 	char norm[4096];
+	const char *why = NULL;
 
 	if (cfg->nfiles == 0)
 		return;
@@ -52,22 +63,34 @@ void shield_files_install(const struct arca_config *cfg)
 	struct shield_file *files = calloc(cfg->nfiles, sizeof(*files));
 	if (files == NULL)
 		shield_refuse("out of memory while installing the session's files");
-	for (size_t i = 0; i < cfg->nfiles; i++) {
+	size_t i;
+	for (i = 0; i < cfg->nfiles && why == NULL; i++) {
 		const struct arca_file_entry *fe = &cfg->files[i];
 		if (fe->path == NULL || fe->path[0] != '/' ||
-		    shield_path_normalize(AT_FDCWD, fe->path, norm, sizeof norm) < 0)
-			shield_refuse("the session's configuration names a file with a bad path");
-		for (size_t j = 0; j < i; j++)
+		    shield_path_normalize(AT_FDCWD, fe->path, norm, sizeof norm) < 0) {
+			why = "the session's configuration names a file with a bad path";
+			break;
+		}
+		for (size_t j = 0; j < i && why == NULL; j++)
 			if (strcmp(files[j].path, norm) == 0)
-				shield_refuse("the session's configuration lists the file %s twice", norm);
+				why = "the session's configuration lists one file twice";
+		if (why != NULL)
+			break;
 		files[i].path = strdup(norm);
 		/* Secret memory even for an empty file: one code path. */
 		files[i].data = arca_secret_alloc(fe->len > 0 ? fe->len : 1);
-		if (files[i].path == NULL || files[i].data == NULL)
-			shield_refuse("out of memory while installing the session's files");
-		memcpy(files[i].data, fe->data, fe->len);
 		files[i].len = fe->len;
 		files[i].time = now;
+		if (files[i].path == NULL || files[i].data == NULL) {
+			why = "out of memory while installing the session's files";
+			i++; /* free this entry's parts too */
+			break;
+		}
+		memcpy(files[i].data, fe->data, fe->len);
+	}
+	if (why != NULL) {
+		free_files(files, i);
+		shield_refuse("%s", why);
 	}
 	shield.files = files;
 	__atomic_store_n(&shield.nfiles, cfg->nfiles, __ATOMIC_RELEASE);

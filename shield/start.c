@@ -118,7 +118,8 @@ static void read_env(struct shield_env *env)
 		if (!arca_fpr_valid(env->pin))
 			shield_refuse("ARCA_CAS_PIN is not a key fingerprint (SHA256:…)");
 		if (!arca_name_valid(env->session) || !arca_name_valid(env->service))
-			shield_refuse("ARCA_SESSION and ARCA_SERVICE must be names of [A-Za-z0-9_.~/-], 1 to 128 characters");
+			shield_refuse("ARCA_SESSION and ARCA_SERVICE must be names of [A-Za-z0-9_.~/-], "
+				      "1 to 128 characters");
 	} else {
 		shield_refuse("ARCA_SHIELD_MODE=%.20s: expected attest or measure", env->mode);
 	}

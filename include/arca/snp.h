@@ -176,6 +176,11 @@ const uint8_t *arca_snp_ark_sha256(enum arca_snp_product p);
 int arca_snp_chain_verify(X509 *leaf, STACK_OF(X509) *chain, time_t at, struct arca_snp_leaf *info,
 			  time_t *valid_from, time_t *valid_until, struct arca_errbuf *e) ARCA_MUST_CHECK;
 
+/* Checks 4 to 6 below: what the report says about the chip against what
+ * its (already trusted) VCEK or VLEK says. ARCA_EDENIED with a reason. */
+int arca_snp_check_bindings(const struct arca_snp_report *r, const struct arca_snp_leaf *leaf,
+			    struct arca_errbuf *e) ARCA_MUST_CHECK;
+
 /* Remembers leaves whose chain to a pinned ARK verified, keyed by the
  * SHA-256 of the leaf's DER, with what the leaf says and the chain's window,
  * so that a repeated verification only checks the report's signature and

@@ -13,6 +13,10 @@
  *   cas-test-helper open --priv B64 --pub B64 < reply.json
  *                                         opens {"config": …}; prints the
  *                                         config JSON
+ *   cas-test-helper las-serve SOCKET KEYFILE N
+ *                                         answers N LAS requests on SOCKET
+ *                                         with evidence signed by KEYFILE
+ *                                         (measurement all zero), then exits
  *   cas-test-helper audit-verify FILE     prints "ok N" or the error; exit 1
  *   cas-test-helper load --cas HOST:PORT --pin FPR --las-key FILE
  *          --measurement M --session S --service V --clients N --seconds T
@@ -28,7 +32,9 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 
 #include "arca/audit.h"
 #include "arca/buf.h"
@@ -208,6 +214,53 @@ static int cmd_audit_verify(const char *path)
 		return 1;
 	}
 	printf("ok %zu\n", n);
+	return 0;
+}
+
+static int las_serve(const char *path, const char *keyfile, int n)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	uint8_t priv[32], pub[32], req[ARCA_LAS_REQ_LEN], resp[3 + ARCA_SIM_EVIDENCE_LEN];
+	struct arca_sim_evidence ev;
+	int fd, c;
+
+	if (strlen(path) >= sizeof sa.sun_path || load_las_key(keyfile, priv, pub) < 0)
+		return 1;
+	memcpy(sa.sun_path, path, strlen(path));
+	unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 8) < 0)
+		return 1;
+	printf("listening\n");
+	fflush(stdout);
+	for (int i = 0; i < n; i++) {
+		size_t got = 0;
+		c = accept(fd, NULL, NULL);
+		if (c < 0)
+			return 1;
+		while (got < sizeof req) {
+			ssize_t r = read(c, req + got, sizeof req - got);
+			if (r <= 0)
+				break;
+			got += (size_t)r;
+		}
+		if (got == sizeof req && memcmp(req, ARCA_LAS_REQ_MAGIC, 4) == 0) {
+			memset(&ev, 0, sizeof ev);
+			ev.timestamp = (uint64_t)time(NULL);
+			ev.pid = 1;
+			memcpy(ev.report_data, req + 4, 64);
+			memcpy(ev.las_pub, pub, 32);
+			resp[0] = 0;
+			resp[1] = ARCA_SIM_EVIDENCE_LEN & 0xff;
+			resp[2] = ARCA_SIM_EVIDENCE_LEN >> 8;
+			if (arca_sim_evidence_sign(&ev, priv, resp + 3) == 0)
+				(void)!write(c, resp, sizeof resp);
+		}
+		close(c);
+	}
+	close(fd);
+	unlink(path);
+	arca_wipe(priv, sizeof priv);
 	return 0;
 }
 
@@ -399,6 +452,8 @@ int main(int argc, char **argv)
 		return cmd_evidence(argc - 2, argv + 2);
 	if (strcmp(argv[1], "open") == 0)
 		return cmd_open(argc - 2, argv + 2);
+	if (strcmp(argv[1], "las-serve") == 0 && argc == 5)
+		return las_serve(argv[2], argv[3], (int)strtol(argv[4], NULL, 10));
 	if (strcmp(argv[1], "audit-verify") == 0 && argc == 3)
 		return cmd_audit_verify(argv[2]);
 	if (strcmp(argv[1], "load") == 0)

@@ -124,12 +124,15 @@ def policy(name, pw_size=24, predecessor=None, owners=None, measurement=None, ex
           "    measurement: \"%s\"\n"
           "    platform: {sim: {}}\n"
           "    environment:\n      PW: $$arca:pw$$\n      GIVEN: $$arca:given:hex$$\n"
-          "    files:\n      /etc/app.ini: \"pw=$$arca:pw$$\\n\"\n" % m)
+          "    files:\n      /etc/app.ini: \"pw=$$arca:pw$$\\n\"\n"
+          "      /etc/tls.crt: \"$$arca:tls$$\"\n      /etc/tls.key: \"$$arca:tls:key$$\"\n"
+          "      /etc/chain.pem: \"$$arca:tls:chain$$\"\n      /etc/pk.pem: \"$$arca:pk$$\"\n" % m)
     y += extra_service
     y += ("secrets:\n"
           "  - {name: pw, kind: ascii, size: %d}\n"
           "  - {name: given, kind: binary, value: \"c0ffee00deadbeef\"}\n"
-          "  - {name: pk, kind: private-key}\n" % pw_size)
+          "  - {name: pk, kind: private-key}\n"
+          "  - {name: tls, kind: x509, common_name: api.example, dns: [api.example, www.api.example]}\n" % pw_size)
     return {"policy": y}
 
 FIXED = None
@@ -296,6 +299,22 @@ elif phase == "attest":
         check("given binary secret rendered as hex", env.get("GIVEN") == "c0ffee00deadbeef", env.get("GIVEN"))
         f = {x["path"]: base64.b64decode(x["data"]).decode() for x in cfg["files"]}
         check("file rendered", f.get("/etc/app.ini") == "pw=%s\n" % pw, f)
+        d = os.path.join(tmp, "rendered"); os.makedirs(d, exist_ok=True)
+        for name in ("tls.crt", "tls.key", "chain.pem", "pk.pem"):
+            open(os.path.join(d, name), "w").write(f.get("/etc/" + name, ""))
+        chain = f.get("/etc/chain.pem", "")
+        open(os.path.join(d, "ca.pem"), "w").write(chain[chain.find("-----END CERTIFICATE-----") + 26:])
+        sh = lambda c: subprocess.run(c, shell=True, cwd=d, capture_output=True, text=True)
+        subj = sh("openssl x509 -in tls.crt -noout -subject -ext subjectAltName").stdout
+        check("x509 secret: certificate for the policy's names", "api.example" in subj and "www.api.example" in subj, subj)
+        v = sh("openssl verify -CAfile ca.pem tls.crt")
+        check("x509 secret: certificate verifies against the session CA in :chain", v.returncode == 0, v.stdout + v.stderr)
+        k1 = sh("openssl pkey -in tls.key -pubout").stdout; k2 = sh("openssl x509 -in tls.crt -pubkey -noout").stdout
+        check("x509 secret: :key is the certificate's key", k1 != "" and k1 == k2)
+        check("private-key secret renders a PEM private key", sh("openssl pkey -in pk.pem -noout").returncode == 0
+              and "PRIVATE KEY" in f.get("/etc/pk.pem", ""))
+        print("CERT " + f.get("/etc/tls.crt", "").replace("\n", "|"))
+        print("KEYLINE " + f.get("/etc/pk.pem", "").split("\n")[1])
         a = audit_last()
         check("grant audited", a.get("event") == "attest_granted" and a.get("session") == "demo" and a.get("service") == "svc"
               and a.get("las") == os.environ["LAS1"] and a.get("measurement") == os.environ["M1"], a)
@@ -357,6 +376,43 @@ elif phase == "persist":
     s, code, cfg, _, _ = attest()
     pw2 = dict(e.split("=", 1) for e in cfg["env"])["PW"] if cfg else ""
     check("after a restart the same generated secret is released", pw2 != "" and pw2 == os.environ["PW2"], (s, code))
+    crt = {x["path"]: base64.b64decode(x["data"]).decode() for x in cfg["files"]}.get("/etc/tls.crt", "") if cfg else ""
+    check("after a restart and two updates the same certificate is released", crt != "" and crt.replace("\n", "|") == os.environ["CERT"])
+
+elif phase == "trust":
+    path = os.path.join(state, "las-trust")
+    open(path, "w").write(os.environ["LAS2"] + "\n")
+    s, code, _, _, _ = attest()
+    a = audit_last()
+    check("LAS key removed from las-trust: platform_untrusted", (s, code) == (403, "platform_untrusted"), (s, code))
+    check("… and the audit names the key", os.environ["LAS1"] in a.get("reason", ""), a)
+    open(path, "w").write("# comment\nnot a fingerprint\n  %s   # back\n" % os.environ["LAS1"])
+    os.chmod(path, 0o666)
+    s, code, _, _, _ = attest()
+    check("group/other-writable las-trust trusts nothing", (s, code) == (403, "platform_untrusted"), (s, code))
+    os.chmod(path, 0o644)
+    s, code, _, _, _ = attest()
+    check("las-trust fixed: trusted again without a restart", s == 200, (s, code))
+
+elif phase == "casev":
+    import hashlib
+    nonce = os.urandom(32)
+    s, j, _ = req("GET", "/v1/cas/evidence?nonce=" + nonce.hex())
+    check("CAS evidence from its LAS: platform sim", s == 200 and j.get("platform") == "sim" and j.get("fingerprint") == os.environ["CAS_FPR"], (s, j))
+    if s == 200 and j.get("evidence"):
+        ev = base64.b64decode(j["evidence"])
+        conn = http.client.HTTPSConnection(host, port, context=ctx(), timeout=10); conn.connect()
+        der = conn.sock.getpeercert(binary_form=True); conn.close()
+        spki = subprocess.run("openssl x509 -inform DER -pubkey -noout | openssl pkey -pubin -outform DER",
+                              shell=True, input=der, capture_output=True, check=True).stdout
+        want = hashlib.sha512(nonce + hashlib.sha256(spki).digest() + b"arca-cas").digest()
+        check("CAS evidence binds the nonce and the TLS key", len(ev) == 224 and ev[64:128] == want)
+        las = "SHA256:" + base64.b64encode(hashlib.sha256(bytes.fromhex("302a300506032b6570032100") + ev[128:160]).digest()).decode().rstrip("=")
+        check("CAS evidence is signed by the host's LAS key", las == os.environ["LAS1"], las)
+    s, j, _ = req("GET", "/v1/cas/evidence?nonce=" + nonce.hex())
+    check("no LAS answering: platform none, no evidence", s == 200 and j == {"fingerprint": os.environ["CAS_FPR"], "platform": "none"}, j)
+    s, code, _ = err(req("GET", "/v1/cas/evidence?nonce=abc"))
+    check("CAS evidence with a bad nonce: 400", (s, code) == (400, "bad_request"), (s, code))
 
 elif phase == "expired":
     s, j, _ = req("POST", "/v1/attest/nonce")
@@ -386,7 +442,12 @@ bad() { fails=$((fails + 1)); echo "FAIL: $*"; }
 val() { sed -n "s/^$1 //p" "$tmp/$2.out" | tail -n 1; }
 
 run_py api;     export H1=$(val H1 api)
-run_py attest;  export PW=$(val PW attest)
+run_py attest;  export PW=$(val PW attest) CERT=$(val CERT attest) KEYLINE=$(val KEYLINE attest)
+run_py trust
+"$helper" las-serve "$tmp/no-las.sock" "$tmp/las1.key" 1 >"$tmp/las-serve.out" 2>&1 &
+for ((i = 0; i < 50; i++)); do grep -q listening "$tmp/las-serve.out" && break; sleep 0.1; done
+run_py casev
+wait
 run_py update;  export H2=$(val H2 update)
 run_py resize;  export PW2=$(val PW2 resize)
 
@@ -402,11 +463,11 @@ run_py expired
 stop_cas
 
 # Secrets appear nowhere an operator can read.
-if [[ ${#PW} -eq 24 && ${#PW2} -eq 40 ]]; then
+if [[ ${#PW} -eq 24 && ${#PW2} -eq 40 && ${#KEYLINE} -ge 40 ]]; then
   leaked=0
   for f in "$state"/* "$tmp/cas.err" "$tmp"/api.out; do
     [[ -f $f ]] || continue
-    if grep -qaF -e "$PW" -e "$PW2" "$f"; then bad "generated secret found in $f"; leaked=1; fi
+    if grep -qaF -e "$PW" -e "$PW2" -e "$KEYLINE" "$f"; then bad "generated secret found in $f"; leaked=1; fi
   done
   grep -qaiF c0ffee00deadbeef "$state/store.db"* && { bad "given secret value in clear in the store"; leaked=1; }
   [[ $leaked -eq 0 ]] && ok "no secret value in the state directory, the audit log or the log"

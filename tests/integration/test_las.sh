@@ -32,6 +32,7 @@ sock=$tmp/run/las.sock
 
 # Starts arca-las in the background; waits for its ready line.
 start_las() {
+  rm -f "$tmp/out" "$tmp/err" # a ready line from an earlier start must not count
   "$las" --state "$state" --socket "$sock" "$@" >"$tmp/out" 2>"$tmp/err" &
   las_pid=$!
   for _ in $(seq 100); do

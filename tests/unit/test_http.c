@@ -331,11 +331,12 @@ static void *srv_thread(void *arg)
 	return NULL;
 }
 
-static void srv_start(struct srv *s, enum srv_mode mode, int nconn)
+static void srv_start_af(struct srv *s, enum srv_mode mode, int nconn, int v6)
 {
 	struct arca_errbuf e;
 	struct sockaddr_in sa;
-	socklen_t sl = sizeof(sa);
+	struct sockaddr_in6 sa6;
+	socklen_t sl;
 	char dir[128];
 	static int counter;
 
@@ -345,14 +346,30 @@ static void srv_start(struct srv *s, enum srv_mode mode, int nconn)
 		fail_msg("server identity: %s", e.msg);
 	s->mode = mode;
 	s->nconn = nconn;
-	s->lfd = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(s->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	s->lfd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
+	if (v6) {
+		memset(&sa6, 0, sizeof(sa6));
+		sa6.sin6_family = AF_INET6;
+		sa6.sin6_addr = in6addr_loopback;
+		sl = sizeof(sa6);
+		assert_int_equal(bind(s->lfd, (struct sockaddr *)&sa6, sizeof(sa6)), 0);
+		assert_int_equal(getsockname(s->lfd, (struct sockaddr *)&sa6, &sl), 0);
+		snprintf(s->hostport, sizeof(s->hostport), "[::1]:%u", ntohs(sa6.sin6_port));
+	} else {
+		memset(&sa, 0, sizeof(sa));
+		sa.sin_family = AF_INET;
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sl = sizeof(sa);
+		assert_int_equal(bind(s->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		assert_int_equal(getsockname(s->lfd, (struct sockaddr *)&sa, &sl), 0);
+		snprintf(s->hostport, sizeof(s->hostport), "127.0.0.1:%u", ntohs(sa.sin_port));
+	}
 	assert_int_equal(listen(s->lfd, 8), 0);
-	assert_int_equal(getsockname(s->lfd, (struct sockaddr *)&sa, &sl), 0);
-	snprintf(s->hostport, sizeof(s->hostport), "127.0.0.1:%u", ntohs(sa.sin_port));
+}
+
+static void srv_start(struct srv *s, enum srv_mode mode, int nconn)
+{
+	srv_start_af(s, mode, nconn, 0);
 }
 
 static void srv_run(struct srv *s)
@@ -494,6 +511,36 @@ static void test_no_pin_records_fpr(void **state)
 	assert_string_equal(arca_http_server_fpr(h), s.id.fpr);
 	arca_http_close(h);
 	srv_stop(&s);
+}
+
+static void test_ipv6(void **state)
+{
+	struct srv s;
+	struct arca_http *h;
+	struct arca_errbuf e = {{0}};
+	struct arca_buf resp;
+	int status;
+	int probe = socket(AF_INET6, SOCK_STREAM, 0);
+	struct sockaddr_in6 sa6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+
+	if (probe < 0 || bind(probe, (struct sockaddr *)&sa6, sizeof(sa6)) < 0) {
+		if (probe >= 0)
+			close(probe);
+		skip(); /* no IPv6 loopback here */
+	}
+	close(probe);
+	srv_start_af(&s, SRV_SERVE, 1, 1);
+	srv_run(&s);
+	if (arca_http_connect(s.hostport, s.id.fpr, NULL, &h, &e) < 0)
+		fail_msg("connect: %s", e.msg);
+	arca_buf_init(&resp, 1024, 0);
+	assert_int_equal(arca_http_request(h, "GET", "/healthz", NULL, 0, &status, &resp, &e), 0);
+	char hosthdr[80];
+	snprintf(hosthdr, sizeof(hosthdr), "\r\nHost: %s\r\n", s.hostport);
+	assert_non_null(strstr(s.last_head, hosthdr));
+	arca_http_close(h);
+	srv_stop(&s);
+	arca_buf_free(&resp);
 }
 
 static void test_tls12_refused(void **state)
@@ -683,6 +730,7 @@ int main(void)
 		cmocka_unit_test(test_pin_match_and_keepalive),
 		cmocka_unit_test(test_wrong_pin),
 		cmocka_unit_test(test_no_pin_records_fpr),
+		cmocka_unit_test(test_ipv6),
 		cmocka_unit_test(test_tls12_refused),
 		cmocka_unit_test(test_client_cert),
 		cmocka_unit_test(test_reconnects),

@@ -341,6 +341,14 @@ static const struct bad bads[] = {
 	{"UTF-16 BOM", "\xff\xfen\0a\0", 1, 1, "not valid UTF-8"},
 	{"deep nesting", "name: s\nx: [[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]\n", 2, 19, "nests deeper than 16 levels"},
 	{"position after multibyte", "name: s\nsecrets: [{name: \"\xc3\xa9\xc3\xa9\", kind: ascii}]\n", 2, 18, "the secret name"},
+	{"position after CRLF", "name: s\r\n\r\nsecrets: [{name: k, kind: x}]\r\n", 3, 27, "unknown kind 'x'"},
+	{"placeholder after multibyte", "name: s\n" SVC_HEAD "    environment: {A: \"\xc3\xa9\xe2\x82\xac $$arca:x$$\"}\n", 7, 26,
+	 "secret 'x', which is not declared"},
+	{"placeholder in escaped string", "name: s\n" SVC_HEAD "    environment: {A: \"\\x41 $$arca:x$$\"}\n", 7, 28,
+	 "secret 'x', which is not declared"},
+	{"placeholder when escapes hide the prefix", "name: s\n" SVC_HEAD "    environment: {A: \"\\x24$arca:x$$\"}\n", 7, 22,
+	 "secret 'x', which is not declared"},
+	{"too many secrets", NULL, 2, 10, "more than the limit of 1024"},
 };
 
 static int has_diag(const struct arca_diags *ds, int line, int col, const char *msg)
@@ -361,9 +369,20 @@ static void test_refusals(void **state)
 		struct arca_diags ds;
 		struct arca_policy *p = (struct arca_policy *)1;
 		arca_diags_init(&ds, "t.yaml");
+		struct arca_buf gen;
+		arca_buf_init(&gen, 0, 0);
+		const char *yaml = b->yaml;
+		if (!yaml) { /* too many secrets */
+			assert_int_equal(arca_buf_appends(&gen, "name: s\nsecrets: ["), 0);
+			for (int k = 0; k < 1025; k++)
+				assert_int_equal(arca_buf_appendf(&gen, "%s{name: s%d, kind: ascii}", k ? ", " : "", k), 0);
+			assert_int_equal(arca_buf_appends(&gen, "]\n"), 0);
+			yaml = (const char *)gen.p;
+		}
 		/* the UTF-16 case has NUL bytes: pass its real length */
-		size_t len = strcmp(b->what, "UTF-16 BOM") == 0 ? 6 : strlen(b->yaml);
-		int rc = arca_policy_parse(b->yaml, len, &ds, &p);
+		size_t len = strcmp(b->what, "UTF-16 BOM") == 0 ? 6 : strlen(yaml);
+		int rc = arca_policy_parse(yaml, len, &ds, &p);
+		arca_buf_free(&gen);
 		if (rc == 0 || p != NULL || ds.n == 0 || !has_diag(&ds, b->line, b->col, b->msg)) {
 			fprintf(stderr, "case '%s': rc %d, want %d:%d '%s', got:\n", b->what, rc, b->line, b->col, b->msg);
 			for (size_t k = 0; k < ds.n; k++)
@@ -398,6 +417,43 @@ static void test_many_problems_at_once(void **state)
 	for (size_t i = 1; i < ds.n; i++)
 		assert_true(ds.d[i - 1].line < ds.d[i].line ||
 			    (ds.d[i - 1].line == ds.d[i].line && ds.d[i - 1].col <= ds.d[i].col));
+}
+
+/* One line of almost ARCA_POLICY_MAX_BYTES in flow style, non-ASCII near its
+ * start and a bad placeholder at its end: the column must count characters,
+ * and finding it must not walk the line once per placeholder (ctest's
+ * timeout catches that; no time is asserted here). */
+static void test_long_line_positions(void **state)
+{
+	(void)state;
+	struct arca_buf y;
+	arca_buf_init(&y, 0, 0);
+	assert_int_equal(arca_buf_appends(&y, "{name: s, secrets: [{name: k, kind: ascii}], services: [{name: a, "
+					      "command: [/x\xc3\xa9], measurement: " MEAS ", platform: {sim: {}}, "
+					      "environment: {"),
+			 0);
+	int i = 0;
+	while (y.len < ARCA_POLICY_MAX_BYTES - 100)
+		assert_int_equal(arca_buf_appendf(&y, "E%d: $$arca:k$$, ", i++), 0);
+	size_t bad_at = y.len + 6; /* byte offset of the last placeholder */
+	assert_int_equal(arca_buf_appends(&y, "LAST: $$arca:nope$$}}]}\n"), 0);
+	struct arca_diags ds;
+	struct arca_policy *p;
+	arca_diags_init(&ds, "t.yaml");
+	assert_int_equal(arca_policy_parse((const char *)y.p, y.len, &ds, &p), ARCA_EPARSE);
+	assert_int_equal(ds.n, 1);
+	assert_int_equal(ds.d[0].line, 1);
+	assert_int_equal(ds.d[0].col, (int)bad_at); /* one 2-byte character: col = offset - 1 + 1 */
+	assert_non_null(strstr(ds.d[0].msg, "'nope'"));
+
+	/* and with the bad one fixed, all of it is accepted */
+	memcpy(y.p + bad_at + 7, "k$$}}]}\n\0", 10);
+	y.len = bad_at + 7 + 8; /* "k$$}}]}\n" */
+	arca_diags_init(&ds, "t.yaml");
+	assert_int_equal(arca_policy_parse((const char *)y.p, y.len, &ds, &p), 0);
+	assert_int_equal(p->services[0].nenv, (size_t)i + 1);
+	arca_policy_free(p);
+	arca_buf_free(&y);
 }
 
 static void test_diag_cap_and_format(void **state)
@@ -862,6 +918,7 @@ int main(void)
 		cmocka_unit_test(test_full_example_file),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_many_problems_at_once),
+		cmocka_unit_test(test_long_line_positions),
 		cmocka_unit_test(test_diag_cap_and_format),
 		cmocka_unit_test(test_too_big),
 		cmocka_unit_test(test_name_valid),

@@ -405,6 +405,13 @@ static void test_policy_msg(void **state)
 	assert_memory_equal(y.p, yaml, y.len);
 
 	assert_int_equal(arca_msg_policy_encode("a\0b", 3, &b), ARCA_EINVAL);
+	/* Escaping makes the body longer than the YAML: CAS would refuse it. */
+	char *tabs = malloc(ARCA_POLICY_MAX_BYTES);
+	memset(tabs, '\t', ARCA_POLICY_MAX_BYTES);
+	arca_buf_reset(&b);
+	assert_int_equal(arca_msg_policy_encode(tabs, ARCA_POLICY_MAX_BYTES / 2 + 1, &b), ARCA_ETOOBIG);
+	assert_int_equal(b.len, 0);
+	free(tabs);
 	assert_int_equal(arca_msg_policy_encode("", 0, &b), ARCA_EINVAL);
 	const char *bad[][2] = {
 		{"{\"policy\":\"x\",\"y\":1}", "unknown key \"y\""},
@@ -501,6 +508,21 @@ static void test_config_encode_refusals(void **state)
 	c = (struct arca_config){argv, 1, NULL, 0, &rel, 1};
 	assert_int_equal(arca_config_encode(&c, &b), ARCA_EINVAL);
 	assert_int_equal(b.len, 0);
+
+	/* Nothing the shield would refuse for its size is ever sent. */
+	size_t big = (size_t)ARCA_MAX_CONFIG / 4 * 3 + 1;
+	struct arca_file_entry huge = {.path = "/big", .data = calloc(1, big), .len = big};
+	c = (struct arca_config){argv, 1, NULL, 0, &huge, 1};
+	assert_int_equal(arca_config_encode(&c, &b), ARCA_ETOOBIG);
+	assert_int_equal(b.len, 0);
+	huge.len = big - 1024;
+	assert_int_equal(arca_config_encode(&c, &b), 0);
+	struct arca_config *d;
+	struct arca_errbuf e;
+	assert_int_equal(arca_config_decode(b.p, b.len, &d, &e), 0);
+	assert_int_equal(d->files[0].len, big - 1024);
+	arca_config_free(d);
+	free(huge.data);
 	arca_buf_free(&b);
 }
 
