@@ -997,7 +997,7 @@ static int signing_chain(const struct arca_buf *pem, X509 *root, X509_CRL *root_
 	}
 	rc = arca_intel_cert_current(certs[0], "TCB signing certificate", at, &why);
 	if (rc == 0)
-		rc = arca_intel_verify_path(certs[0], NULL, root, at, &why);
+		rc = arca_intel_verify_path(certs[0], NULL, root, &why);
 	if (rc < 0) {
 		rc = arca_errf(e, rc, "%s: %s", what, why.msg);
 		goto out;

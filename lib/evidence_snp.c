@@ -73,8 +73,8 @@ int arca_snp_parse(const uint8_t *p, size_t n, struct arca_snp_report *out, stru
 
 	GUARD(arca_cur_u32le(&c, &r->version));
 	if (r->version != 2 && r->version != 3)
-		return arca_errf(e, ARCA_EUNSUPPORTED, "report version %u is not supported; arca reads versions 2 and 3",
-				 r->version);
+		return arca_errf(e, ARCA_EUNSUPPORTED,
+				 "report version %u is not supported; arca reads versions 2 and 3", r->version);
 	GUARD(arca_cur_u32le(&c, &r->guest_svn));
 	GUARD(arca_cur_u64le(&c, &r->policy));
 	GUARD(arca_cur_copy(&c, r->family_id, sizeof r->family_id));
@@ -97,7 +97,8 @@ int arca_snp_parse(const uint8_t *p, size_t n, struct arca_snp_report *out, stru
 		return arca_errf(e, ARCA_EPARSE, "the report's signer_info (0x%x) has reserved bits set",
 				 r->signer_info);
 	if (key == SIGNING_KEY_NONE)
-		return arca_errf(e, ARCA_EUNSUPPORTED, "the report is not signed (signing key 7: the firmware had none)");
+		return arca_errf(e, ARCA_EUNSUPPORTED,
+				 "the report is not signed (signing key 7: the firmware had none)");
 	if (key > ARCA_SNP_KEY_VLEK)
 		return arca_errf(e, ARCA_EPARSE, "the report's signing key %u is reserved; 0 is the VCEK, 1 a VLEK",
 				 key);
@@ -172,8 +173,8 @@ static int load_hex(const uint8_t *p, size_t n, struct arca_snp_evidence *out, s
 		digits++;
 	for (size_t i = digits; i < n; i++)
 		if (!is_space(p[i]))
-			return arca_errf(e, ARCA_EPARSE, "the hex report has a character that is not a hex digit at offset %zu",
-					 i);
+			return arca_errf(e, ARCA_EPARSE,
+					 "the hex report has a character that is not a hex digit at offset %zu", i);
 	if (digits % 2)
 		return arca_errf(e, ARCA_EPARSE, "the hex report has an odd number of digits (%zu)", digits);
 	uint8_t *raw = malloc(digits / 2);
@@ -248,8 +249,9 @@ static int load_tsm(const uint8_t *p, size_t n, struct arca_snp_evidence *out, s
 	json_t *v;
 	json_object_foreach(root, k, v) {
 		if (!known_tsm_key(k)) {
-			rc = arca_errf(e, ARCA_EPARSE, "the configfs-tsm capture has a key \"%.64s\" that configfs-tsm does "
-					  "not define", k);
+			rc = arca_errf(e, ARCA_EPARSE,
+				       "the configfs-tsm capture has a key \"%.64s\" that configfs-tsm does not define",
+				       k);
 			goto out;
 		}
 	}

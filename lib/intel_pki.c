@@ -553,7 +553,7 @@ int arca_intel_cert_current(X509 *c, const char *role, time_t at, struct arca_er
 	return 0;
 }
 
-int arca_intel_verify_path(X509 *leaf, X509 *ca, X509 *root, time_t at, struct arca_errbuf *e)
+int arca_intel_verify_path(X509 *leaf, X509 *ca, X509 *root, struct arca_errbuf *e)
 {
 	/* Signatures, issuer names, CA flags, key usage, path length and
 	 * critical extensions: OpenSSL's path validation, with root as the
@@ -567,9 +567,10 @@ int arca_intel_verify_path(X509 *leaf, X509 *ca, X509 *root, time_t at, struct a
 		rc = arca_errf(e, ARCA_ENOMEM, "out of memory");
 		goto out;
 	}
-	X509_VERIFY_PARAM *vp = X509_STORE_CTX_get0_param(ctx);
-	X509_VERIFY_PARAM_set_time(vp, at);
-	X509_VERIFY_PARAM_set_flags(vp, X509_V_FLAG_X509_STRICT);
+	/* Dates are arca_intel_cert_current's: RFC 5280 counts notAfter in
+	 * the window, OpenSSL does not, and the reason should name the
+	 * certificate. */
+	X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(ctx), X509_V_FLAG_X509_STRICT | X509_V_FLAG_NO_CHECK_TIME);
 	if (X509_verify_cert(ctx) != 1) {
 		char name[128] = "?";
 		X509 *bad = X509_STORE_CTX_get_current_cert(ctx);

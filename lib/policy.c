@@ -780,17 +780,24 @@ static const struct named *named_find(const struct named *v, size_t n, const cha
 	return NULL;
 }
 
-/* A list of strings (each checked by the caller through check). */
-static char **get_str_list(struct pctx *c, yaml_node_t *n, const char *what, const char *example, size_t *count)
+/* A list of strings. nodes (freed by the caller) gets the node of each
+ * string kept, for the positions of later checks. */
+static char **get_str_list(struct pctx *c, yaml_node_t *n, const char *what, const char *example, size_t *count,
+			   const yaml_node_t ***nodes)
 {
 	*count = 0;
+	*nodes = NULL;
 	if (!is_seq(n)) {
 		AT(c, n, "%s must be a list, e.g. %s, not %s", what, example, what_is(n));
 		return NULL;
 	}
 	size_t cnt = seq_len(n);
 	char **v = calloc(cnt ? cnt : 1, sizeof *v);
-	if (!v) {
+	*nodes = calloc(cnt ? cnt : 1, sizeof **nodes);
+	if (!v || !*nodes) {
+		free(v);
+		free(*nodes);
+		*nodes = NULL;
 		oom(c);
 		return NULL;
 	}
@@ -800,10 +807,8 @@ static char **get_str_list(struct pctx *c, yaml_node_t *n, const char *what, con
 		char item[96];
 		snprintf(item, sizeof item, "item %zu of %s", i + 1, what);
 		const char *s = it ? get_str(c, it, item, &l) : NULL;
-		if (s)
-			v[*count] = dupn(c, s, l);
-		if (v[*count])
-			(*count)++;
+		if (s && (v[*count] = dupn(c, s, l)) != NULL)
+			(*nodes)[(*count)++] = it;
 	}
 	return v;
 }
@@ -863,38 +868,29 @@ static void parse_access(struct pctx *c, yaml_node_t *n)
 			 "owners: [SHA256:...]");
 		return;
 	}
-	const yaml_node_t *lst = f[0].v;
-	c->p->owners = get_str_list(c, f[0].v, "owners", "owners: [SHA256:...]", &c->p->nowners);
+	const yaml_node_t *lst = f[0].v, **nodes;
+	c->p->owners = get_str_list(c, f[0].v, "owners", "owners: [SHA256:...]", &c->p->nowners, &nodes);
 	if (!c->p->owners)
 		return;
-	if (seq_len(lst) == 0) {
+	struct named *nv = calloc(c->p->nowners ? c->p->nowners : 1, sizeof *nv);
+	if (seq_len(lst) == 0)
 		AT(c, lst, "owners is empty; list at least one fingerprint (arca identity show), or remove access "
 			   "to make the creator the owner");
-		return;
-	}
-	/* positions: the list items that are strings, in order */
-	struct named *nv = calloc(c->p->nowners ? c->p->nowners : 1, sizeof *nv);
-	if (!nv) {
+	if (!nv)
 		oom(c);
-		return;
-	}
 	size_t k = 0;
-	for (size_t i = 0; i < seq_len(lst) && k < c->p->nowners; i++) {
-		const yaml_node_t *it = seq_item(c, lst, i);
-		if (!it || it->type != YAML_SCALAR_NODE || is_null(it) ||
-		    strcmp((const char *)it->data.scalar.value, c->p->owners[k]) != 0)
-			continue;
+	for (; nv && k < c->p->nowners; k++) {
 		if (!arca_fpr_valid(c->p->owners[k])) {
 			struct shown sh;
-			AT(c, it, "owner '%s' is not a fingerprint; write SHA256: followed by 43 base64 characters, "
-				  "as printed by arca identity show",
-			   node_show(&sh, it));
+			AT(c, nodes[k], "owner '%s' is not a fingerprint; write SHA256: followed by 43 base64 "
+					"characters, as printed by arca identity show",
+			   node_show(&sh, nodes[k]));
 		}
-		nv[k] = (struct named){c->p->owners[k], LC(it->start_mark), k};
-		k++;
+		nv[k] = (struct named){c->p->owners[k], LC(nodes[k]->start_mark), k};
 	}
 	dup_check(c, nv, k, "owner");
 	free(nv);
+	free(nodes);
 }
 
 static const char *kind_names[] = {NULL, "ascii", "binary", "private-key", "x509"};
@@ -1019,30 +1015,27 @@ static void parse_secret_body(struct pctx *c, yaml_node_t *n, struct arca_secret
 			s->common_name = dupn(c, v, l);
 	}
 	if (f[DNS].v) {
-		const yaml_node_t *lst = f[DNS].v;
-		s->dns = get_str_list(c, f[DNS].v, "dns", "dns: [api.example]", &s->ndns);
+		const yaml_node_t **nodes;
+		s->dns = get_str_list(c, f[DNS].v, "dns", "dns: [api.example]", &s->ndns, &nodes);
 		if (!s->dns)
 			return;
 		struct named *nv = calloc(s->ndns ? s->ndns : 1, sizeof *nv);
 		if (!nv) {
+			free(nodes);
 			oom(c);
 			return;
 		}
 		size_t k = 0;
-		for (size_t i = 0; i < seq_len(lst) && k < s->ndns; i++) {
-			const yaml_node_t *it = seq_item(c, lst, i);
-			if (!it || it->type != YAML_SCALAR_NODE || is_null(it) ||
-			    strcmp((const char *)it->data.scalar.value, s->dns[k]) != 0)
-				continue;
+		for (; k < s->ndns; k++) {
 			if (!hostname_ok(s->dns[k], strlen(s->dns[k])))
-				AT(c, it, "'%s' in dns of secret '%s' is not a host name; use labels of A-Z a-z 0-9 - "
-					  "separated by dots (optionally starting with *.)",
+				AT(c, nodes[k], "'%s' in dns of secret '%s' is not a host name; use labels of A-Z a-z "
+						"0-9 - separated by dots (optionally starting with *.)",
 				   show(&sh, s->dns[k], strlen(s->dns[k])), nm);
-			nv[k] = (struct named){s->dns[k], LC(it->start_mark), k};
-			k++;
+			nv[k] = (struct named){s->dns[k], LC(nodes[k]->start_mark), k};
 		}
 		dup_check(c, nv, k, "dns name");
 		free(nv);
+		free(nodes);
 	}
 }
 
@@ -1170,34 +1163,32 @@ static void parse_tolerate(struct pctx *c, yaml_node_t *n)
 {
 	static const char *const known[] = {"no-secret-memory"};
 	struct arca_policy *p = c->p;
-	p->tolerate = get_str_list(c, n, "tolerate", "tolerate: [no-secret-memory]", &p->ntolerate);
+	const yaml_node_t **nodes;
+	p->tolerate = get_str_list(c, n, "tolerate", "tolerate: [no-secret-memory]", &p->ntolerate, &nodes);
 	if (!p->tolerate)
 		return;
 	struct named *nv = calloc(p->ntolerate ? p->ntolerate : 1, sizeof *nv);
 	if (!nv) {
+		free(nodes);
 		oom(c);
 		return;
 	}
 	size_t k = 0;
-	for (size_t i = 0; i < seq_len(n) && k < p->ntolerate; i++) {
-		const yaml_node_t *it = seq_item(c, n, i);
-		if (!it || it->type != YAML_SCALAR_NODE || is_null(it) ||
-		    strcmp((const char *)it->data.scalar.value, p->tolerate[k]) != 0)
-			continue;
+	for (; k < p->ntolerate; k++) {
 		int ok = 0;
 		for (size_t j = 0; j < sizeof known / sizeof known[0]; j++)
 			ok |= strcmp(p->tolerate[k], known[j]) == 0;
 		if (!ok) {
 			struct shown sh;
-			AT(c, it, "tolerate lists '%s', which arca does not know; the only word known is "
-				  "no-secret-memory",
-			   node_show(&sh, it));
+			AT(c, nodes[k], "tolerate lists '%s', which arca does not know; the only word known is "
+					"no-secret-memory",
+			   node_show(&sh, nodes[k]));
 		}
-		nv[k] = (struct named){p->tolerate[k], LC(it->start_mark), k};
-		k++;
+		nv[k] = (struct named){p->tolerate[k], LC(nodes[k]->start_mark), k};
 	}
 	dup_check(c, nv, k, "tolerated word");
 	free(nv);
+	free(nodes);
 }
 
 /* ---- services ---- */
@@ -1520,23 +1511,17 @@ static void parse_service_body(struct pctx *c, yaml_node_t *n, struct arca_servi
 
 	if (!f[CMD].v)
 		AT(c, n, "service '%s' has no command; add command: [/path/to/program, args...]", sv->name);
-	else if ((sv->command = get_str_list(c, f[CMD].v, "command", "command: [/usr/bin/app, --flag]",
-					     &sv->ncommand))) {
-		const yaml_node_t *lst = f[CMD].v;
-		if (seq_len(lst) == 0)
+	else {
+		const yaml_node_t *lst = f[CMD].v, **nodes;
+		sv->command = get_str_list(c, f[CMD].v, "command", "command: [/usr/bin/app, --flag]", &sv->ncommand,
+					   &nodes);
+		if (sv->command && seq_len(lst) == 0)
 			AT(c, lst, "command of service '%s' is empty; give at least the program to run", sv->name);
-		else if (sv->ncommand > 0 && sv->command[0][0] == '\0')
-			AT(c, seq_item(c, lst, 0), "the program (first item of command) of service '%s' is empty",
-			   sv->name);
-		size_t k = 0;
-		for (size_t i = 0; i < seq_len(lst) && k < sv->ncommand; i++) {
-			const yaml_node_t *it = seq_item(c, lst, i);
-			if (!it || it->type != YAML_SCALAR_NODE || is_null(it) ||
-			    strcmp((const char *)it->data.scalar.value, sv->command[k]) != 0)
-				continue;
-			check_placeholders(c, it, sv->command[k], strlen(sv->command[k]), 1);
-			k++;
-		}
+		else if (sv->command && sv->ncommand > 0 && nodes[0] == seq_item(c, lst, 0) && sv->command[0][0] == '\0')
+			AT(c, nodes[0], "the program (first item of command) of service '%s' is empty", sv->name);
+		for (size_t k = 0; sv->command && k < sv->ncommand; k++)
+			check_placeholders(c, nodes[k], sv->command[k], strlen(sv->command[k]), 1);
+		free(nodes);
 	}
 
 	if (!f[MEAS].v)

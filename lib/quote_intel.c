@@ -357,7 +357,7 @@ static int verify_chain(struct vctx *v, time_t at, struct arca_hw_result *res)
 		if (rc < 0)
 			return fail(res, rc, "PCK chain: %s", e.msg);
 	}
-	int rc = arca_intel_verify_path(v->leaf, v->ca, v->root, at, &e);
+	int rc = arca_intel_verify_path(v->leaf, v->ca, v->root, &e);
 	if (rc < 0)
 		return fail(res, rc, "PCK chain: %s", e.msg);
 	if (arca_intel_ecdsa_verify(X509_get0_pubkey(v->leaf), v->q.qe_report, ARCA_SGX_REPORT_LEN,

@@ -79,8 +79,8 @@ int arca_snp_certtable_parse(const uint8_t *p, size_t n, struct arca_snp_certs *
 					 "the certificate table ends before its terminating all-zero entry");
 		if (is_zero(guid, 16)) {
 			if (off != 0 || len != 0)
-				return arca_errf(e, ARCA_EPARSE,
-						 "the certificate table's terminating entry has a nonzero offset or length");
+				return arca_errf(e, ARCA_EPARSE, "the certificate table's terminating entry "
+								 "has a nonzero offset or length");
 			break;
 		}
 		if (count == ARCA_SNP_CERTTABLE_MAX_ENTRIES)
@@ -95,8 +95,8 @@ int arca_snp_certtable_parse(const uint8_t *p, size_t n, struct arca_snp_certs *
 	for (size_t i = 0; i < count; i++) {
 		if (ents[i].off < table_end || ents[i].off > n || ents[i].len > n - ents[i].off)
 			return arca_errf(e, ARCA_EPARSE,
-					 "the certificate table's entry %zu (offset %u, length %u) lies outside its %zu "
-					 "bytes of data",
+					 "the certificate table's entry %zu (offset %u, length %u) lies "
+					 "outside its %zu bytes of data",
 					 i, ents[i].off, ents[i].len, n);
 	}
 	int rc = 0;

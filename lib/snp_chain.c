@@ -188,8 +188,8 @@ int arca_snp_leaf_read(X509 *leaf, struct arca_snp_leaf *out, struct arca_errbuf
 		uint8_t a = oid[sizeof AMD_ARC];
 		if (olen == sizeof AMD_ARC + 1 && a == AMD_PRODUCT) {
 			if (seen_product++ || read_product(vp, vn, out) < 0)
-				return arca_errf(e, ARCA_EPARSE, "the %s's product name extension is malformed or repeated",
-						 who);
+				return arca_errf(e, ARCA_EPARSE,
+						 "the %s's product name extension is malformed or repeated", who);
 		} else if (olen == sizeof AMD_ARC + 1 && a == AMD_HWID) {
 			if (seen_hwid++)
 				return arca_errf(e, ARCA_EPARSE, "the %s has two hwID extensions", who);
@@ -201,12 +201,13 @@ int arca_snp_leaf_read(X509 *leaf, struct arca_snp_leaf *out, struct arca_errbuf
 			if (n < 1 || n > SPL_MAX)
 				continue; /* an SPL this version does not know, and which no TCB layout uses */
 			if (seen_spl & (1u << n))
-				return arca_errf(e, ARCA_EPARSE, "the %s has two SPL extensions 1.3.6.1.4.1.3704.1.3.%u",
-						 who, n);
+				return arca_errf(e, ARCA_EPARSE,
+						 "the %s has two SPL extensions 1.3.6.1.4.1.3704.1.3.%u", who, n);
 			seen_spl |= 1u << n;
 			if (read_spl(vp, vn, &spl[n]) < 0)
 				return arca_errf(e, ARCA_EPARSE,
-						 "the %s's SPL extension 1.3.6.1.4.1.3704.1.3.%u is not an integer 0..255",
+						 "the %s's SPL extension 1.3.6.1.4.1.3704.1.3.%u is not "
+						 "an integer 0..255",
 						 who, n);
 		}
 	}
@@ -230,7 +231,8 @@ int arca_snp_leaf_read(X509 *leaf, struct arca_snp_leaf *out, struct arca_errbuf
 			continue;
 		if (spl[n] != 0)
 			return arca_errf(e, ARCA_EUNSUPPORTED,
-					 "the %s's SPL 1.3.6.1.4.1.3704.1.3.%u is %u; the %s TCB layout has no place for it",
+					 "the %s's SPL 1.3.6.1.4.1.3704.1.3.%u is %u; "
+					 "the %s TCB layout has no place for it",
 					 who, n, spl[n], arca_snp_product_name(out->product));
 	}
 	if (turin)
@@ -404,7 +406,8 @@ int arca_snp_chain_verify(X509 *leaf, STACK_OF(X509) *chain, time_t at, struct a
 	X509 *mid = find_subject(chain, X509_get_issuer_name(leaf));
 	if (!mid)
 		return arca_errf(e, ARCA_ENOTFOUND,
-				 "the chain has no %s for this %s (its issuer is %s); pass AMD's %s %s and ARK certificates",
+				 "the chain has no %s for this %s (its issuer is %s); "
+				 "pass AMD's %s %s and ARK certificates",
 				 mname, lname, issuer, product, mname);
 	if (!cn_is(mid, vlek ? "SEV-VLEK-" : "SEV-", product))
 		return arca_errf(e, ARCA_ECRYPTO, "the %s's issuer %s is not AMD's %s %s", lname, issuer, product,
@@ -414,8 +417,9 @@ int arca_snp_chain_verify(X509 *leaf, STACK_OF(X509) *chain, time_t at, struct a
 	X509 *ark = find_subject(chain, X509_get_issuer_name(mid));
 	if (!ark || X509_NAME_cmp(X509_get_subject_name(ark), X509_get_issuer_name(ark)) != 0) {
 		X509_NAME_oneline(X509_get_issuer_name(mid), issuer, sizeof issuer);
-		return arca_errf(e, ARCA_ENOTFOUND, "the chain has no ARK for the %s (its issuer is %s); pass AMD's %s ARK",
-				 mname, issuer, product);
+		return arca_errf(e, ARCA_ENOTFOUND,
+				 "the chain has no ARK for the %s (its issuer is %s); pass AMD's %s ARK", mname,
+				 issuer, product);
 	}
 
 	GUARD(check_signed(leaf, mid, lname, mname, e));
@@ -431,7 +435,8 @@ int arca_snp_chain_verify(X509 *leaf, STACK_OF(X509) *chain, time_t at, struct a
 		char hex[ARCA_HEX_LEN(8)];
 		arca_hex_encode(h, 8, hex);
 		return arca_errf(e, ARCA_ECRYPTO,
-				 "the ARK in the chain (SHA-256 %s…) is not AMD's %s ARK pinned in arca", hex, product);
+				 "the ARK in the chain (SHA-256 %s...) is not AMD's %s ARK pinned in arca", hex,
+				 product);
 	}
 
 	X509 *certs[3] = { leaf, mid, ark };

@@ -149,10 +149,11 @@ int arca_intel_cert_equal(X509 *a, X509 *b);
 /* 0 when c is valid at at; otherwise a sentence naming c (by role and CN)
  * and the date it starts or ended. */
 int arca_intel_cert_current(X509 *c, const char *role, time_t at, struct arca_errbuf *e) ARCA_MUST_CHECK;
-/* Path validation at time at of leaf, through ca (NULL: none), to root as
- * the only trust anchor (signatures, names, CA flags, key usage, critical
- * extensions; strict X.509). Does not look at CRLs. */
-int arca_intel_verify_path(X509 *leaf, X509 *ca, X509 *root, time_t at, struct arca_errbuf *e) ARCA_MUST_CHECK;
+/* Path validation of leaf, through ca (NULL: none), to root as the only
+ * trust anchor (signatures, names, CA flags, key usage, critical
+ * extensions; strict X.509). Looks at neither dates (check them with
+ * arca_intel_cert_current) nor CRLs. */
+int arca_intel_verify_path(X509 *leaf, X509 *ca, X509 *root, struct arca_errbuf *e) ARCA_MUST_CHECK;
 /* A short name for messages: the certificate's CN, else its whole subject. */
 void arca_intel_cert_name(X509 *c, char *out, size_t cap);
 /* "YYYY-MM-DDTHH:MM:SSZ" both ways (collateral dates, messages). */

@@ -185,7 +185,10 @@ int arca_snp_check_bindings(const struct arca_snp_report *r, const struct arca_s
  * SHA-256 of the leaf's DER, with what the leaf says and the chain's window,
  * so that a repeated verification only checks the report's signature and
  * bindings. A cached leaf is trusted only inside its window; outside it the
- * whole chain is checked again (and the reason names the certificate). */
+ * whole chain is checked again (and the reason names the certificate).
+ * The slots are the library's to fill; whoever can write them can vouch
+ * for any leaf (the unit test does, to reach the checks after the chain),
+ * so keep the cache where the verifier's other state is. */
 #define ARCA_SNP_CACHE_SLOTS 32
 struct arca_snp_cache_entry {
 	int used;
@@ -206,7 +209,8 @@ void arca_snp_chain_cache_free(struct arca_snp_chain_cache *c);
  * from the evidence. chain: ASK/ASVK and ARK in any order, or NULL; the
  * evidence's own ASK and ARK are searched after it. cache may be NULL.
  * Order of checks (the reason names the first that failed):
- *  1. a leaf is there, and it is the kind signer_info names (VCEK/VLEK);
+ *  1. a leaf is there, reads as a VCEK or VLEK (arca_snp_leaf_read), and
+ *     is the kind signer_info names;
  *  2. the chain (arca_snp_chain_verify), or a cache hit inside its window;
  *  3. the report's ECDSA P-384 SHA-384 signature over 0x000-0x29F;
  *  4. a version 3 report's CPUID family matches the leaf's product;

@@ -29,6 +29,7 @@
 #include "arca/encode.h"
 #include "arca/hwev.h"
 #include "arca/intel.h"
+#include "arca/x509.h"
 
 static const char *vectors;
 static json_t *expected;
@@ -313,7 +314,7 @@ static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *is
 
 static void append_pem(struct arca_buf *b, X509 *x)
 {
-	assert_int_equal(arca_x509_pem_append(b, x), 0);
+	assert_int_equal(arca_x509_pem(x, b), 0);
 }
 
 struct pki {
@@ -413,12 +414,11 @@ static char *crl_hex(X509 *issuer, EVP_PKEY *key, time_t from, time_t until, con
 }
 
 /* A complete bundle signed by this PKI around Intel's real TCB info and
- * QE identity texts from rel (so that the real tcbLevels apply), with
- * issue dates moved around T0 by editing nothing but the signature: the
- * dates are checked, so at must be inside Intel's own window. Instead the
- * synthetic tests verify at a T0 inside that window. */
-static struct arca_dcap_collateral *pki_collateral(const struct pki *k, const char *rel, const long *rev_leaf,
-						   size_t nleaf, const long *rev_ca, size_t nca)
+ * QE identity texts from rel, so that Intel's real levels apply; their
+ * dates are Intel's, so T0 must lie inside Intel's window. The CRLs list
+ * the given serial numbers. */
+static struct arca_dcap_collateral *pki_collateral_ex(const struct pki *k, const char *rel, const long *rev_leaf,
+						      size_t nleaf, const long *rev_ca, size_t nca, EVP_PKEY *pck_crl_key)
 {
 	size_t n;
 	uint8_t *p = slurp(rel, &n);
@@ -440,7 +440,7 @@ static struct arca_dcap_collateral *pki_collateral(const struct pki *k, const ch
 	append_pem(&pck_chain, k->ca);
 	append_pem(&pck_chain, k->root);
 	char *root_crl = crl_hex(k->root, k->root_key, T0 - 86400, T0 + 86400 * 30, rev_ca, nca);
-	char *pck_crl = crl_hex(k->ca, k->ca_key, T0 - 86400, T0 + 86400 * 30, rev_leaf, nleaf);
+	char *pck_crl = crl_hex(k->ca, pck_crl_key ? pck_crl_key : k->ca_key, T0 - 86400, T0 + 86400 * 30, rev_leaf, nleaf);
 	json_t *b = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "tcb_info", tcb, "tcb_info_signature",
 			      h1, "tcb_info_issuer_chain", arca_buf_str(&chain), "qe_identity", qe,
 			      "qe_identity_signature", h2, "qe_identity_issuer_chain", arca_buf_str(&chain),
@@ -461,6 +461,12 @@ static struct arca_dcap_collateral *pki_collateral(const struct pki *k, const ch
 	arca_buf_free(&pck_chain);
 	free(p);
 	return c;
+}
+
+static struct arca_dcap_collateral *pki_collateral(const struct pki *k, const char *rel, const long *rev_leaf,
+						   size_t nleaf, const long *rev_ca, size_t nca)
+{
+	return pki_collateral_ex(k, rel, rev_leaf, nleaf, rev_ca, nca, NULL);
 }
 
 static X509 *first_cert(const struct parts *pp)
@@ -914,7 +920,9 @@ static void test_cache(void **state)
 	assert_true(arca_intel_quote_verify_opts(q, n, when("2032-02-07T00:00:00Z"), &o, &r) < 0);
 	assert_non_null(strstr(r.reason, "expired on 2032-02-06T23:25:51Z"));
 	arca_hw_result_free(&r);
-	assert_int_equal(cache.hits, 4); /* the two in-window tampered ones; the att key one changes nothing cached */
+	/* The three tampered ones were hits; the late one went the full way. */
+	assert_int_equal(cache.hits, 5);
+	assert_int_equal(cache.misses, 2);
 
 	/* A changed byte in the cached region is another key: full path. */
 	unsigned long misses = cache.misses;
@@ -1051,6 +1059,8 @@ static void test_collateral_tampered(void **state)
 		{ "\\\"pcesvn\\\":11", "\\\"pcesvn\\\":10", "signature of the TCB info does not verify" },
 		{ "\\\"isvprodid\\\":2", "\\\"isvprodid\\\":3", "signature of the QE identity does not verify" },
 		{ "\"tcb_info_signature\": \"02", "\"tcb_info_signature\": \"03", "signature of the TCB info" },
+		/* The last byte of the root CA CRL's signature (…9b4f33). */
+		{ "b5eaff9b4f33\"", "b5eaff9b4f34\"", "signature of the root CA CRL does not verify" },
 	};
 	for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
 		char *t = replace_once(text, edits[i][0], edits[i][1]);
@@ -1313,6 +1323,28 @@ static void test_synthetic_revocation(void **state)
 	arca_hw_result_free(&r);
 	arca_dcap_collateral_free(c);
 
+	/* A CRL that names the right issuer but is signed by another key. */
+	EVP_PKEY *other_key = p256_new();
+	c = pki_collateral_ex(&s.k, "tdx/phala-collateral.json", NULL, 0, NULL, 0, other_key);
+	assert_true(verify_with(s.q, s.n, &s.k, c, &r) < 0);
+	assert_non_null(strstr(r.reason, "the signature of the PCK CRL does not verify"));
+	arca_hw_result_free(&r);
+	arca_dcap_collateral_free(c);
+	EVP_PKEY_free(other_key);
+
+	/* An expired TCB signing certificate. */
+	X509_free(s.k.tcb);
+	s.k.tcb = make_cert("Test SGX TCB Signing", s.k.tcb_key, s.k.root, s.k.root_key, 0, at - 86400 * 30,
+			    at - 3600, 3, NULL);
+	c = pki_collateral(&s.k, "tdx/phala-collateral.json", NULL, 0, NULL, 0);
+	assert_true(verify_with(s.q, s.n, &s.k, c, &r) < 0);
+	assert_non_null(strstr(r.reason, "TCB signing certificate 'Test SGX TCB Signing' expired on 2025-06-30T23:00:00Z"));
+	arca_hw_result_free(&r);
+	arca_dcap_collateral_free(c);
+	X509_free(s.k.tcb);
+	s.k.tcb = make_cert("Test SGX TCB Signing", s.k.tcb_key, s.k.root, s.k.root_key, 0, at - 86400 * 30,
+			    at + 86400 * 365, 3, NULL);
+
 	/* The TCB signer revoked by the root CA CRL. */
 	const long tcb[] = { 3 };
 	c = pki_collateral(&s.k, "tdx/phala-collateral.json", NULL, 0, tcb, 1);
@@ -1363,13 +1395,38 @@ static void test_synthetic_statuses(void **state)
 	assert_true(verify_with(s.q, s.n, &s.k, c, &r) < 0);
 	assert_string_equal(r.tcb_status, "Revoked");
 	arca_hw_result_free(&r);
-	/* Not Intel's QE (MRSIGNER). */
+	/* Not Intel's QE: each identity field in turn. The QE identity wants
+	 * attributes & FBFFFFFFFFFFFFFF0000… = 1100…; the report has 15 00 …
+	 * e7 …, so clearing bit 4 of byte 0 breaks it, and setting bit 2
+	 * (masked out) does not. */
 	set16(s.pp.qe_report + ARCA_SGX_OFF_ISVSVN, 10);
-	s.pp.qe_report[ARCA_SGX_OFF_MRSIGNER] ^= 1;
-	synth_redo(&s);
-	assert_true(verify_with(s.q, s.n, &s.k, c, &r) < 0);
-	assert_non_null(strstr(r.reason, "MRSIGNER"));
-	arca_hw_result_free(&r);
+	const struct {
+		size_t off;
+		uint8_t x;
+		const char *why;
+	} qe_id[] = {
+		{ ARCA_SGX_OFF_MRSIGNER, 0x01, "MRSIGNER" },
+		{ ARCA_SGX_OFF_ISVPRODID, 0x02, "ISVPRODID 3 is not the QE identity's 1" },
+		{ ARCA_SGX_OFF_MISCSELECT + 3, 0x80, "MISCSELECT" },
+		{ ARCA_SGX_OFF_ATTRIBUTES, 0x10, "attributes" },
+		{ ARCA_SGX_OFF_ATTRIBUTES, 0x04, NULL },
+		{ ARCA_SGX_OFF_ATTRIBUTES + 8, 0xff, NULL },
+	};
+	for (size_t i = 0; i < sizeof qe_id / sizeof qe_id[0]; i++) {
+		s.pp.qe_report[qe_id[i].off] ^= qe_id[i].x;
+		synth_redo(&s);
+		int rc = verify_with(s.q, s.n, &s.k, c, &r);
+		if (qe_id[i].why) {
+			assert_true(rc < 0);
+			if (!strstr(r.reason, qe_id[i].why))
+				fail_msg("QE byte %zu: %s", qe_id[i].off, r.reason);
+			assert_string_equal(r.tcb_status, "");
+		} else if (rc != 0) {
+			fail_msg("QE byte %zu (masked): %s", qe_id[i].off, r.reason);
+		}
+		s.pp.qe_report[qe_id[i].off] ^= qe_id[i].x;
+		arca_hw_result_free(&r);
+	}
 	arca_dcap_collateral_free(c);
 	synth_free(&s);
 

@@ -331,7 +331,8 @@ static void test_invalid_hwid_vceks(void **state)
 		X509 *leaf = load_cert(bad[b]);
 		for (size_t i = 0; i < nvec; i++) {
 			struct vec *x = &vecs[i];
-			time_t times[] = { AT_COMMON, x->from + (x->until - x->from) / 2, rfc3339("2027-01-01T00:00:00Z") };
+			time_t times[] = { AT_COMMON, x->from + (x->until - x->from) / 2,
+					   rfc3339("2027-01-01T00:00:00Z") };
 			for (size_t t = 0; t < 3; t++) {
 				assert_refused(&x->ev, leaf, all, times[t], &cache, NULL);
 				assert_refused(&x->ev, leaf, x->chain, times[t], NULL, NULL);
@@ -702,30 +703,42 @@ static void test_certtable(void **state)
 	memcpy(guids[0], ark_guid, 16);
 	memcpy(guids[1], ask_guid, 16);
 	memcpy(guids[2], vcek_guid, 16);
-#define MUTATE(stmt, want)                                                   \
-	do {                                                                 \
-		memcpy(m, aux, n);                                           \
-		stmt;                                                        \
-		int rc_ = arca_snp_certtable_parse(m, n, &c, &e);            \
-		if (rc_ != (want))                                           \
+#define MUTATE(stmt, want, why)                                                      \
+	do {                                                                         \
+		memcpy(m, aux, n);                                                   \
+		stmt;                                                                \
+		e.msg[0] = '\0';                                                     \
+		const char *why_ = (why);                                            \
+		int rc_ = arca_snp_certtable_parse(m, n, &c, &e);                    \
+		if (rc_ != (want) || (why_ && !strstr(e.msg, why_)))                 \
 			fail_msg("%s: rc %d want %d (%s)", #stmt, rc_, want, e.msg); \
-		if (rc_ == 0)                                                \
-			arca_snp_certs_free(&c);                             \
+		if (rc_ == 0)                                                        \
+			arca_snp_certs_free(&c);                                     \
 	} while (0)
-	MUTATE((void)0, 0);
-	MUTATE(put32(m + 16, (uint32_t)n), ARCA_EPARSE);                  /* offset at the end, length > 0 */
-	MUTATE(put32(m + 16, 0xfffffff0u), ARCA_EPARSE);                  /* offset beyond */
-	MUTATE(put32(m + 20, 0xffffffffu), ARCA_EPARSE);                  /* length beyond */
-	MUTATE((put32(m + 16, 0x10), put32(m + 20, 0xfffffff8u)), ARCA_EPARSE); /* wraps */
-	MUTATE(put32(m + 16, 8), ARCA_EPARSE);                            /* inside the table */
-	MUTATE(put_entry(m + 24, guids[0], 2373, 2325), ARCA_EPARSE);     /* the ARK twice */
-	MUTATE(put32(m + 20, 0), ARCA_EPARSE);                            /* empty ARK */
-	MUTATE(put32(m + 92, 1), ARCA_EPARSE);                            /* terminator with a length */
+	MUTATE((void)0, 0, NULL);
+	/* offset at the end, length > 0 */
+	MUTATE(put32(m + 16, (uint32_t)n), ARCA_EPARSE, "lies outside");
+	/* offset beyond */
+	MUTATE(put32(m + 16, 0xfffffff0u), ARCA_EPARSE, "lies outside");
+	/* length beyond */
+	MUTATE(put32(m + 20, 0xffffffffu), ARCA_EPARSE, "lies outside");
+	/* wraps */
+	MUTATE((put32(m + 16, 200), put32(m + 20, 0xfffffff0u)), ARCA_EPARSE, "lies outside");
+	/* inside the table */
+	MUTATE(put32(m + 16, 8), ARCA_EPARSE, "lies outside");
+	/* the ARK twice */
+	MUTATE(put_entry(m + 24, guids[0], 2373, 2325), ARCA_EPARSE, "the ARK twice");
+	/* empty ARK */
+	MUTATE(put32(m + 20, 0), ARCA_EPARSE, "ARK entry is 0 bytes");
+	/* terminator with a length */
+	MUTATE(put32(m + 92, 1), ARCA_EPARSE, "terminating entry");
 	/* No terminator left: the certificates' text is read as entries until
 	 * the entry limit stops it. */
-	MUTATE(put_entry(m + 72, guids[2], 4698, 1879), ARCA_ETOOBIG);
-	MUTATE(put32(m + 16, 97), ARCA_EPARSE);                           /* not a certificate */
-	MUTATE(m[48] ^= 1, 0);                                            /* unknown GUID: skipped */
+	MUTATE(put_entry(m + 72, guids[2], 4698, 1879), ARCA_ETOOBIG, "more than 64 entries");
+	/* not a certificate */
+	MUTATE(put32(m + 16, 97), ARCA_EPARSE, "not one PEM or DER certificate");
+	/* unknown GUID: skipped */
+	MUTATE(m[48] ^= 1, 0, NULL);
 	memcpy(m, aux, n);
 	m[48] ^= 1;
 	assert_int_equal(arca_snp_certtable_parse(m, n, &c, &e), 0);
