@@ -277,24 +277,37 @@ static void *writer(void *arg)
 
 int cas_events_start(struct cas_events *ev)
 {
-	ENSURE(!ev->running, ARCA_EINVAL);
-	ev->stop = 0;
-	if (pthread_create(&ev->thread, NULL, writer, ev) != 0)
-		return ARCA_EIO;
-	ev->running = 1;
-	return 0;
+	int rc = 0;
+
+	pthread_mutex_lock(&ev->mu);
+	if (ev->running) {
+		rc = ARCA_EINVAL;
+	} else {
+		ev->stop = 0;
+		if (pthread_create(&ev->thread, NULL, writer, ev) != 0)
+			rc = ARCA_EIO;
+		else
+			ev->running = 1;
+	}
+	pthread_mutex_unlock(&ev->mu);
+	return rc;
 }
+
 
 void cas_events_stop(struct cas_events *ev)
 {
-	if (!ev->running)
-		return;
 	pthread_mutex_lock(&ev->mu);
+	if (!ev->running || ev->stop) {
+		pthread_mutex_unlock(&ev->mu);
+		return;
+	}
 	ev->stop = 1;
 	pthread_cond_signal(&ev->cv);
 	pthread_mutex_unlock(&ev->mu);
 	pthread_join(ev->thread, NULL);
+	pthread_mutex_lock(&ev->mu);
 	ev->running = 0;
+	pthread_mutex_unlock(&ev->mu);
 }
 
 void cas_event_then_reply(struct cas_req *r, const struct cas_event *e, int grant, int metric, int status,

@@ -286,7 +286,7 @@ static int cache_key(X509 *root, int builtin, const struct arca_intel_quote *q, 
 
 struct vctx {
 	struct arca_intel_quote q;
-	X509 *chain[PCK_CHAIN_LEN];
+	X509 *chain[PCK_CHAIN_LEN + 1]; /* one more, to say how many too many */
 	size_t nchain;
 	X509 *root;
 	X509 *leaf, *ca; /* borrowed: from chain[] or a cache slot */
@@ -467,20 +467,23 @@ int arca_intel_quote_verify_opts(const uint8_t *p, size_t n, time_t at, const st
 	       v.q.body + (v.q.body_type == ARCA_INTEL_BODY_SGX ? ARCA_SGX_OFF_REPORTDATA : ARCA_TDX_OFF_REPORTDATA),
 	       64);
 
-	if (o->root) {
-		if (X509_up_ref(o->root) != 1)
-			return fail(res, ARCA_ENOMEM, "out of memory");
-		v.root = o->root;
-	} else if (arca_intel_root(&v.root) < 0) {
-		return fail(res, ARCA_EINVAL, "built-in Intel root does not load");
-	}
-
 	uint8_t key[32];
 	if (o->cache) {
-		GUARD_GOTO(cache_key(v.root, o->root == NULL, &v.q, key), nomem);
+		GUARD_GOTO(cache_key(o->root, o->root == NULL, &v.q, key), nomem);
 		slot = cache_find(o->cache, key);
 		if (slot && (at < slot->valid_from || at > slot->valid_until))
 			slot = NULL; /* the full path names the certificate out of date */
+	}
+	/* Loading the root costs more than a signature check: a cache hit
+	 * without collateral does without it. */
+	if (!slot || o->collateral) {
+		if (o->root) {
+			if (X509_up_ref(o->root) != 1)
+				return fail(res, ARCA_ENOMEM, "out of memory");
+			v.root = o->root;
+		} else if (arca_intel_root(&v.root) < 0) {
+			return fail(res, ARCA_EINVAL, "built-in Intel root does not load");
+		}
 	}
 	if (slot) {
 		o->cache->hits++;
@@ -502,8 +505,14 @@ int arca_intel_quote_verify_opts(const uint8_t *p, size_t n, time_t at, const st
 		memset(&tcb, 0, sizeof tcb);
 		tcb.status = -1;
 		rc = arca_dcap_verify(o->collateral, &v.q, v.leaf, v.ca, v.root, at, &tcb, &e);
-		if (tcb.status >= 0 && arca_tcb_status_name(tcb.status))
-			snprintf(res->tcb_status, sizeof res->tcb_status, "%s", arca_tcb_status_name(tcb.status));
+		const char *name = tcb.status >= 0 ? arca_tcb_status_name(tcb.status) : NULL;
+		if (name && strlen(name) >= sizeof res->tcb_status) {
+			/* A cut status would read as another or none: refuse. */
+			rc = fail(res, ARCA_ETOOBIG, "TCB status %s does not fit struct arca_hw_result (hwev.h)", name);
+			goto out;
+		}
+		if (name)
+			memcpy(res->tcb_status, name, strlen(name) + 1);
 		if (rc < 0) {
 			/* A revoked TCB keeps its status for the caller to show. */
 			if (tcb.status != ARCA_TCB_REVOKED)

@@ -164,7 +164,9 @@ int arca_intel_asn1_time(const ASN1_TIME *a, time_t *out) ARCA_MUST_CHECK;
 
 /* ---- collateral ---- */
 
-/* TCB statuses, best first. */
+/* TCB statuses in the order Intel lists them, roughly best first; a
+ * policy should name the statuses it accepts rather than lean on the
+ * order (ConfigurationNeeded and SWHardeningNeeded are not comparable). */
 enum arca_tcb_status {
 	ARCA_TCB_UP_TO_DATE = 0,
 	ARCA_TCB_SW_HARDENING_NEEDED,

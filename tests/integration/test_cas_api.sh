@@ -113,7 +113,7 @@ def audit_last():
     with open(os.path.join(state, "audit.log")) as f:
         return json.loads(f.read().strip().split("\n")[-1])
 
-def policy(name, pw_size=24, predecessor=None, owners=None, measurement=None, extra_service=""):
+def policy(name, pw_size=24, predecessor=None, owners=None, measurement=None, extra_service="", with_pk=True):
     m = measurement or os.environ["M1"]
     y = "name: %s\n" % name
     if predecessor: y += "predecessor: %s\n" % predecessor
@@ -133,6 +133,8 @@ def policy(name, pw_size=24, predecessor=None, owners=None, measurement=None, ex
           "  - {name: given, kind: binary, value: \"c0ffee00deadbeef\"}\n"
           "  - {name: pk, kind: private-key}\n"
           "  - {name: tls, kind: x509, common_name: api.example, dns: [api.example, www.api.example]}\n" % pw_size)
+    if not with_pk:
+        y = y.replace('      /etc/pk.pem: "$$arca:pk$$"\n', "").replace("  - {name: pk, kind: private-key}\n", "")
     return {"policy": y}
 
 FIXED = None
@@ -314,7 +316,9 @@ elif phase == "attest":
         check("private-key secret renders a PEM private key", sh("openssl pkey -in pk.pem -noout").returncode == 0
               and "PRIVATE KEY" in f.get("/etc/pk.pem", ""))
         print("CERT " + f.get("/etc/tls.crt", "").replace("\n", "|"))
-        print("KEYLINE " + f.get("/etc/pk.pem", "").split("\n")[1])
+        # The first base64 line of a PKCS#8 key is mostly a fixed header;
+        # the second is key material.
+        print("KEYLINE " + f.get("/etc/pk.pem", "").split("\n")[2])
         a = audit_last()
         check("grant audited", a.get("event") == "attest_granted" and a.get("session") == "demo" and a.get("service") == "svc"
               and a.get("las") == os.environ["LAS1"] and a.get("measurement") == os.environ["M1"], a)
@@ -371,6 +375,16 @@ elif phase == "resize":
     pw2 = dict(e.split("=", 1) for e in cfg["env"])["PW"] if cfg else ""
     check("a resized secret is generated anew", len(pw2) == 40 and pw2 != pw, pw2)
     print("PW2 " + pw2)
+    h3 = req("GET", "/v1/sessions/demo", ident="A")[1]["hash"]
+    s, j, _ = req("PUT", "/v1/sessions/demo", policy("demo", pw_size=40, predecessor=h3, with_pk=False), ident="A")
+    check("update dropping a secret", s == 200, (s, j))
+    s, j2, _ = req("PUT", "/v1/sessions/demo", policy("demo", pw_size=40, predecessor=j["hash"] if s == 200 else ""), ident="A")
+    check("update adding it back", s == 200, (s, j2))
+    s, code, cfg, _, _ = attest()
+    f = {x["path"]: base64.b64decode(x["data"]).decode() for x in cfg["files"]} if cfg else {}
+    pk = f.get("/etc/pk.pem", "")
+    check("a dropped and re-added secret is a new one", "PRIVATE KEY" in pk and os.environ["KEYLINE"] not in pk, (s, code))
+    check("other secrets kept through both updates", dict(e.split("=", 1) for e in cfg["env"])["PW"] == pw2 if cfg else False)
 
 elif phase == "persist":
     s, code, cfg, _, _ = attest()
@@ -444,10 +458,13 @@ val() { sed -n "s/^$1 //p" "$tmp/$2.out" | tail -n 1; }
 run_py api;     export H1=$(val H1 api)
 run_py attest;  export PW=$(val PW attest) CERT=$(val CERT attest) KEYLINE=$(val KEYLINE attest)
 run_py trust
+# CAS's own evidence: a stand-in LAS answers exactly one request on the
+# socket CAS was told about.
 "$helper" las-serve "$tmp/no-las.sock" "$tmp/las1.key" 1 >"$tmp/las-serve.out" 2>&1 &
+las_pid=$!
 for ((i = 0; i < 50; i++)); do grep -q listening "$tmp/las-serve.out" && break; sleep 0.1; done
 run_py casev
-wait
+kill "$las_pid" 2>/dev/null; wait "$las_pid" 2>/dev/null
 run_py update;  export H2=$(val H2 update)
 run_py resize;  export PW2=$(val PW2 resize)
 
@@ -455,6 +472,18 @@ run_py resize;  export PW2=$(val PW2 resize)
 if stop_cas; then ok "SIGTERM stops arca-cas with status 0"; else bad "arca-cas exit status on SIGTERM"; fi
 start_cas || exit 1
 run_py persist
+
+# Throughput figures on request (ARCA_CAS_LOAD_SECONDS=N): printed, never
+# asserted (style rule 10). The helper signs evidence itself, so this
+# measures CAS and the client, not a LAS.
+if [[ -n ${ARCA_CAS_LOAD_SECONDS:-} ]]; then
+  for mode in "" --reconnect; do
+    for n in 8 16; do
+      echo "load: $("$helper" load --cas "$CAS_ADDR" --pin "$CAS_FPR" --las-key "$tmp/las1.key" --measurement "$M1" \
+        --session demo --service svc --clients "$n" --seconds "$ARCA_CAS_LOAD_SECONDS" $mode)"
+    done
+  done
+fi
 
 # Expiry with a short time to live.
 stop_cas

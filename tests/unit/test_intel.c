@@ -644,6 +644,30 @@ static void test_foreign_root(void **state)
 	assert_refused(bad, m, at, "not the pinned Intel SGX Root CA", "foreign root");
 	free(bad);
 
+	/* The real chain with one certificate more (the root again). */
+	{
+		struct parts more;
+		split(q, n, &more);
+		const char *root_pem = NULL;
+		s = (const char *)more.pem;
+		for (int i = 0; i < 3; i++) {
+			root_pem = strstr(s, "-----BEGIN CERTIFICATE-----");
+			s = root_pem + 1;
+		}
+		size_t root_len = strlen(root_pem), head = (size_t)((const uint8_t *)root_pem - more.pem);
+		uint8_t *p4 = malloc(head + 2 * root_len + 1);
+		memcpy(p4, more.pem, head);
+		memcpy(p4 + head, root_pem, root_len);
+		memcpy(p4 + head + root_len, root_pem, root_len + 1);
+		free(more.pem);
+		more.pem = p4;
+		more.pem_len = head + 2 * root_len + 1;
+		uint8_t *four = assemble(&more, &m);
+		assert_refused(four, m, at, "holds 4 certificates", "four certificates");
+		free(four);
+		parts_free(&more);
+	}
+
 	/* A whole consistent chain under another root: refused with the
 	 * built-in root, accepted only when that root is pinned instead, so
 	 * the refusal above is the pin's doing. */
@@ -1016,6 +1040,28 @@ static void test_collateral_tdx(void **state)
 					 "90c06f000000"));
 	arca_hw_result_free(&r);
 	free(q2);
+
+	/* A PCK CRL issuer chain of another PCK CA (Processor, from the SGX
+	 * collateral) next to the right CRL. */
+	static const char *const but_chain[] = { "tcb_info", "tcb_info_signature", "tcb_info_issuer_chain",
+						 "qe_identity", "qe_identity_signature", "qe_identity_issuer_chain",
+						 "root_ca_crl", "pck_crl", NULL };
+	static const char *const chain_only[] = { "pck_crl_issuer_chain", NULL };
+	char *b1 = bundle_subset("tdx/phala-collateral.json", but_chain);
+	char *b2 = bundle_subset("sgx/phala-collateral.json", chain_only);
+	struct arca_dcap_collateral *mixed = NULL;
+	struct arca_errbuf e = { { 0 } };
+	assert_int_equal(arca_dcap_collateral_load((const uint8_t *)b1, strlen(b1), &mixed, &e), 0);
+	if (verify(q, n, mixed, at, &r) != 0) /* the chain is optional */
+		fail_msg("%s", r.reason);
+	arca_hw_result_free(&r);
+	add_coll_text(mixed, b2);
+	assert_true(verify(q, n, mixed, at, &r) < 0);
+	assert_non_null(strstr(r.reason, "the PCK CRL issuer chain is not for this quote's PCK CA"));
+	arca_hw_result_free(&r);
+	arca_dcap_collateral_free(mixed);
+	free(b1);
+	free(b2);
 
 	/* SGX collateral for a TDX quote. */
 	struct arca_dcap_collateral *sgx = load_coll("sgx/phala-collateral.json");
