@@ -44,7 +44,8 @@ step "Creating session 'demo': its database password is generated inside CAS"
 sed -e "s|@DEMO@|$demo|" -e "s|@MEASUREMENT@|$measurement|" \
   "$src/examples/demo/session.yaml.in" >"$tmp/session.yaml"
 "$arca" session create "$tmp/session.yaml"
-"$arca" session show demo | head -n 30
+"$arca" session show demo | head -n 3
+echo "(the value itself is never shown: not to the owner, not in any log)"
 
 step "Running the demo under arca, with a host variable the operator set (FOO=bar)"
 echo "The program gets the password through its environment and through an"
