@@ -2,9 +2,15 @@
  *
  * Each line carries the hash of the line before it, so an edited, removed,
  * inserted or reordered record breaks the chain at a line we can name. The
- * chain is not keyed: it shows tampering by someone who did not also
- * rewrite every later line, and it cannot show the last lines being cut
- * off; CAS should keep the latest seq and hash in its sealed store for that.
+ * chain is not keyed: by itself it shows tampering by someone who did not
+ * also rewrite every later line, and it cannot show the last lines being
+ * cut off. The anchor closes that gap: the writer keeps the head (seq and
+ * hash of the last record) where the log's tamperer cannot change it (CAS:
+ * its sealed store) and opening checks the log still holds that record.
+ * Records appended after the anchor was last taken remain unprotected, and
+ * anyone can append well-chained records of their own.
+ * Many records go out in one write and one fdatasync (group commit) but
+ * each stays its own line, so readers never see a difference.
  * One writer per file (flock) because two writers would fork the chain. */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +29,6 @@
 #include "arca/encode.h"
 
 #define CANON_FLAGS (JSON_COMPACT | JSON_SORT_KEYS)
-#define AUDIT_MAX_LINE ((size_t)1 << 20)
 #define HASH_HEX_LEN 64
 #define TIME_LEN 20 /* 2006-01-02T15:04:05Z */
 
@@ -43,6 +48,14 @@ static const char *const reserved_keys[] = {"seq", "time", "prev", "hash"};
 struct chain {
 	uint64_t seq;
 	char prev[HASH_HEX_LEN + 1];
+};
+
+/* A record the log must still hold, and what the scan found of it. */
+struct anchor {
+	uint64_t seq;
+	char hash[HASH_HEX_LEN + 1];
+	int seen;
+	int same;
 };
 
 static int hex64_valid(const char *s, size_t len)
@@ -188,7 +201,8 @@ static int line_seq(const char *line, size_t len, json_int_t *seq)
 
 /* Streams the file from offset 0 through check_line. *good_size is the
  * offset just after the last good line. */
-static int scan(int fd, const char *path, struct chain *ch, size_t *nrec, off_t *good_size, struct arca_errbuf *e)
+static int scan(int fd, const char *path, struct chain *ch, size_t *nrec, off_t *good_size, struct anchor *an,
+		struct arca_errbuf *e)
 {
 	uint8_t chunk[65536];
 	struct arca_buf line;
@@ -204,7 +218,7 @@ static int scan(int fd, const char *path, struct chain *ch, size_t *nrec, off_t 
 	memset(ch->prev, '0', HASH_HEX_LEN);
 	*nrec = 0;
 	*good_size = 0;
-	arca_buf_init(&line, AUDIT_MAX_LINE, 0);
+	arca_buf_init(&line, ARCA_AUDIT_MAX_LINE, 0);
 	for (;;) {
 		r = pread(fd, chunk, sizeof(chunk), off);
 		if (r < 0) {
@@ -221,7 +235,7 @@ static int scan(int fd, const char *path, struct chain *ch, size_t *nrec, off_t 
 			seg = nl != NULL ? (size_t)(nl - (chunk + i)) : (size_t)r - i;
 			if (arca_buf_append(&line, chunk + i, seg) < 0) {
 				rc = arca_errf(e, ARCA_EPARSE, "%s:%zu: line longer than %zu bytes", path, lineno + 1,
-					       AUDIT_MAX_LINE);
+					       ARCA_AUDIT_MAX_LINE);
 				goto done;
 			}
 			if (nl == NULL)
@@ -247,6 +261,10 @@ static int scan(int fd, const char *path, struct chain *ch, size_t *nrec, off_t 
 				bad_line = lineno;
 				bad_rc = rc;
 				goto report;
+			}
+			if (an != NULL && ch->seq == an->seq) {
+				an->seen = 1;
+				an->same = strcmp(ch->prev, an->hash) == 0;
 			}
 			*nrec = lineno;
 			*good_size += (off_t)line.len + 1;
@@ -285,7 +303,7 @@ int arca_audit_verify_file(const char *path, size_t *nrecords, struct arca_errbu
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return arca_errf(e, errno == ENOENT ? ARCA_ENOTFOUND : ARCA_EIO, "%s: %s", path, strerror(errno));
-	rc = scan(fd, path, &ch, &n, &size, e);
+	rc = scan(fd, path, &ch, &n, &size, NULL, e);
 	close(fd);
 	if (nrecords != NULL)
 		*nrecords = n;
@@ -407,11 +425,11 @@ int arca_audit_append(struct arca_audit *a, json_t *rec)
 
 	if (a == NULL || !json_is_object(rec))
 		return ARCA_EINVAL;
-	arca_buf_init(&line, AUDIT_MAX_LINE, 0);
+	arca_buf_init(&line, ARCA_AUDIT_MAX_LINE, 0);
 	pthread_mutex_lock(&a->mu);
 	ENSURE_GOTO(!a->failed, ARCA_EIO, done);
 	GUARD_GOTO(build_line(a, rec, &line, hash), done);
-	ENSURE_GOTO(line.len <= AUDIT_MAX_LINE, ARCA_ETOOBIG, done);
+	ENSURE_GOTO(line.len <= ARCA_AUDIT_MAX_LINE, ARCA_ETOOBIG, done);
 	do {
 		w = write(a->fd, line.p, line.len);
 	} while (w < 0 && errno == EINTR);

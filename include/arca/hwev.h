@@ -20,7 +20,7 @@ struct arca_hw_result {
 	json_t *fields;        /* parsed fields; present even when not verified, if parsing got that far */
 	time_t valid_from;     /* intersection of the validity windows of the chain, 0 when unknown */
 	time_t valid_until;
-	char tcb_status[32];   /* Intel, with collateral: "UpToDate", "OutOfDate", …; "" without */
+	char tcb_status[48];   /* Intel, with collateral: "UpToDate", "OutOfDate", …; "" without */
 	uint8_t report_data[64];
 };
 
