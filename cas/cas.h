@@ -115,6 +115,11 @@ int cas_trust_has(struct cas_trust *t, const char *fpr);
 struct cas_pending;
 struct cas_events {
 	struct arca_audit *log;
+	/* A store connection of its own, for recording the log's head after
+	 * writes made outside a session transaction (writer thread, open and
+	 * close); store_mu keeps its uses one at a time. */
+	struct cas_store *store;
+	pthread_mutex_t store_mu;
 	/* The writer thread's queue (group commit, see events.c). */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -123,12 +128,20 @@ struct cas_events {
 	pthread_t thread;
 	unsigned long long records, writes; /* atomics, for /metrics */
 };
-int cas_events_open(struct cas_events *ev, const char *path, struct arca_errbuf *e) ARCA_MUST_CHECK;
+/* Opens the log at path and takes store (closed by cas_events_close, even
+ * when this fails). Refuses (ARCA_ESTALE, message in e) a log that no
+ * longer holds the head store recorded: cut short or rewritten. With
+ * accept_log such a log is taken anyway, the break is recorded as the
+ * log's next record, and the store anchors to the log as it is. */
+int cas_events_open(struct cas_events *ev, const char *path, struct cas_store *store, int accept_log,
+		    struct arca_errbuf *e) ARCA_MUST_CHECK;
 /* Starts the writer thread; until then, and after cas_events_stop,
  * cas_event_then_reply appends synchronously. */
 int cas_events_start(struct cas_events *ev) ARCA_MUST_CHECK;
 /* Writes what is queued, hands the replies to their workers, joins. */
 void cas_events_stop(struct cas_events *ev);
+/* After the workers stopped: records the log's head a last time, closes
+ * the log and the store connection. */
 void cas_events_close(struct cas_events *ev);
 /* One record: {"event", "outcome", "session", "service", "caller", "peer",
  * "error", "reason"} plus extra's fields, which must not use the log's own
@@ -144,9 +157,10 @@ struct cas_event {
 	const char *reason;  /* the precise reason, for operators */
 	json_t *extra;
 };
-/* Appends now and waits for the disk (session changes, inside their store
- * transaction). Fails closed: callers refuse what they cannot audit. */
-int cas_event(struct cas_events *ev, const struct cas_event *e) ARCA_MUST_CHECK;
+/* Appends now, waits for the disk and records the log's new head in s,
+ * whose write transaction holds the change (session changes). Fails
+ * closed: callers refuse (and roll back) what they cannot audit. */
+int cas_event(struct cas_events *ev, struct cas_store *s, const struct cas_event *e) ARCA_MUST_CHECK;
 /* Queues the record and answers r with (status, body) once the record is
  * on disk. grant = 1 marks a reply that may only go out when the record
  * was written (it is replaced by an internal error otherwise); a refusal

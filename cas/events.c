@@ -1,23 +1,32 @@
 /* events.c: what CAS writes to its audit log, and when it answers.
  *
- * Every record is on disk (arca_audit_append fdatasyncs) before the reply
- * it accounts for leaves CAS: a configuration is never released, a refusal
+ * Every record is on disk (the append fdatasyncs) before the reply it
+ * accounts for leaves CAS: a configuration is never released, a refusal
  * never reported, a session never changed without its record. Records
  * carry names, fingerprints, codes and reasons only, never a secret value.
+ * Each record is its own line, whatever the load.
  *
  * Group commit. An fdatasync costs far more than an attestation's CPU
  * work (0.25 to 1 ms here against about 0.4 ms), so attestations do not
  * append themselves: they queue their record with the reply it unlocks,
  * and the worker goes on serving. One writer thread takes everything
- * queued at that moment and appends it as one record, so one fdatasync
- * covers all of it; then each reply goes back to the worker that owns its
- * connection (event_active), which sends it. Under light load the queue
- * holds one record at a time and the log looks as without batching; under
- * load a line holds {"event": "batch", "count": N, "events": [record, …]}
- * with the records in the order they were queued. Each record inside is
- * the same object a lone record would be; the chain covers them all.
- * Session changes append synchronously inside their store transaction
- * (cas_event), because the transaction must not outlive the request. */
+ * queued at that moment and appends it with arca_audit_append_many, one
+ * line per record in queue order but one write and one fdatasync for all;
+ * then each reply goes back to the worker that owns its connection
+ * (event_active), which sends it. Session changes append synchronously
+ * inside their store transaction (cas_event), because the transaction
+ * must not outlive the request.
+ *
+ * Anchoring. The chain cannot show lines cut off the end of the log, nor
+ * a log rewritten from some line on, so the sealed store keeps the log's
+ * head (seq and hash of its last record): a session change records it in
+ * its own transaction, the writer thread after each batch's fdatasync.
+ * The writer's update is not made durable by itself (that would be a
+ * second sync per batch): a power failure can lose it, which leaves the
+ * store behind the log. So at start the log must still hold the recorded
+ * record with the recorded hash, and records after it are accepted;
+ * those (normally at most the last batch) are the ones that could be cut
+ * off unnoticed. */
 #include "cas.h"
 
 #include <stdlib.h>
@@ -25,8 +34,10 @@
 #include <event2/event.h>
 
 #include "arca/audit.h"
+#include "arca/encode.h"
 
-/* One line stays far below the audit log's 1 MiB line limit. */
+/* Records per write: a few hundred bytes each, far below the audit log's
+ * limit on one append, and a bound on the writer's stack array. */
 #define CAS_AUDIT_MAX_BATCH 256
 
 struct cas_pending {
@@ -40,22 +51,129 @@ struct cas_pending {
 	size_t len;
 };
 
-int cas_events_open(struct cas_events *ev, const char *path, struct arca_errbuf *e)
+static int events_init(struct cas_events *ev, struct cas_store *store, struct arca_errbuf *e)
 {
 	memset(ev, 0, sizeof *ev);
-	if (pthread_mutex_init(&ev->mu, NULL) != 0 || pthread_cond_init(&ev->cv, NULL) != 0)
+	ev->store = store;
+	if (pthread_mutex_init(&ev->mu, NULL) != 0 || pthread_cond_init(&ev->cv, NULL) != 0 ||
+	    pthread_mutex_init(&ev->store_mu, NULL) != 0)
 		return arca_errf(e, ARCA_ENOMEM, "audit: cannot create a lock");
-	return arca_audit_open(path, &ev->log, e);
+	return 0;
+}
+
+/* The log's head into the events' own store connection. A failure only
+ * widens the window of records a truncation could remove unnoticed, so it
+ * is logged and the records it follows stand. */
+static int record_head(struct cas_events *ev, int reset)
+{
+	uint8_t hash[32];
+	uint64_t seq = 0;
+	int rc;
+
+	if (!ev->log || !ev->store)
+		return ARCA_EINVAL;
+	pthread_mutex_lock(&ev->store_mu);
+	/* Read under store_mu: two threads recording in turn never store an
+	 * older head after a newer one (the store refuses to go back anyway). */
+	rc = arca_audit_head(ev->log, &seq, hash);
+	if (rc == 0)
+		rc = cas_store_begin_write(ev->store, 0);
+	if (rc == 0) {
+		rc = cas_store_audit_head_put(ev->store, seq, hash, reset);
+		if (rc == 0)
+			rc = cas_store_commit(ev->store);
+		else
+			cas_store_rollback(ev->store);
+	}
+	pthread_mutex_unlock(&ev->store_mu);
+	if (rc < 0)
+		cas_log("warning", "cannot record the audit log's head (record %llu) in the store: %s",
+			(unsigned long long)seq, arca_strerror(rc));
+	return rc;
+}
+
+static int accept_broken(struct cas_events *ev, const char *path, uint64_t seq, const uint8_t hash[32],
+			 struct arca_errbuf *e)
+{
+	char hex[65];
+	json_t *rec;
+	uint64_t log_seq;
+	uint8_t log_hash[32];
+	int rc;
+
+	rc = arca_audit_open(path, &ev->log, e);
+	if (rc < 0)
+		return rc;
+	arca_hex_encode(hash, 32, hex);
+	if (arca_audit_head(ev->log, &log_seq, log_hash) < 0)
+		return arca_errf(e, ARCA_EIO, "audit log %s: cannot read its head", path);
+	cas_log("warning", "audit log %s accepted with --accept-audit-log: it ends at record %llu and does not hold "
+			   "record %llu the store recorded; continuing from here and recording the break in the log",
+		path, (unsigned long long)log_seq, (unsigned long long)seq);
+	rec = json_pack("{s:s,s:s,s:s,s:I,s:s}", "event", "audit_log_accepted", "outcome", "ok", "reason",
+			"the log did not hold the record the store recorded (cut short, rewritten or lost); an "
+			"operator started arca-cas with --accept-audit-log",
+			"store_seq", (json_int_t)seq, "store_hash", hex);
+	if (!rec)
+		return arca_errf(e, ARCA_ENOMEM, "audit: out of memory");
+	rc = arca_audit_append(ev->log, rec);
+	json_decref(rec);
+	if (rc < 0)
+		return arca_errf(e, rc, "audit log %s: cannot record the break: %s", path, arca_strerror(rc));
+	return record_head(ev, 1) < 0 ? arca_errf(e, ARCA_EIO, "store: cannot record the audit log's head") : 0;
+}
+
+int cas_events_open(struct cas_events *ev, const char *path, struct cas_store *store, int accept_log,
+		    struct arca_errbuf *e)
+{
+	uint8_t hash[32];
+	uint64_t seq = 0;
+	int rc;
+
+	GUARD(events_init(ev, store, e));
+	if (!store)
+		return arca_errf(e, ARCA_EINVAL, "audit: no store to anchor the log in");
+	rc = cas_store_audit_head_get(store, &seq, hash);
+	if (rc == ARCA_ENOTFOUND) {
+		/* A new store, or one from before anchoring: anchor from now on. */
+		seq = 0;
+		memset(hash, 0, sizeof hash);
+	} else if (rc < 0) {
+		return arca_errf(e, rc, "store: the audit log's recorded head does not open (%s)", arca_strerror(rc));
+	}
+	rc = arca_audit_open_anchored(path, seq, hash, &ev->log, e);
+	if (rc == ARCA_ESTALE && accept_log)
+		return accept_broken(ev, path, seq, hash, e);
+	if (rc == ARCA_ESTALE && e != NULL) {
+		size_t l = strlen(e->msg);
+		if (l + 1 < sizeof e->msg)
+			snprintf(e->msg + l, sizeof e->msg - l,
+				 " (if it cannot be restored, start once with --accept-audit-log to continue from the "
+				 "log as it is; the break is then recorded in it)");
+	}
+	if (rc < 0)
+		return rc;
+	if (accept_log)
+		cas_log("info", "--accept-audit-log given, but the audit log is intact; nothing to accept");
+	/* Catch up with records written after the last recorded head. */
+	return record_head(ev, 0) < 0 ? arca_errf(e, ARCA_EIO, "store: cannot record the audit log's head") : 0;
 }
 
 void cas_events_close(struct cas_events *ev)
 {
 	cas_events_stop(ev);
+	/* The workers have stopped: records they appended without the writer
+	 * thread get their anchor now, so a clean stop leaves none unanchored. */
+	if (ev->log && ev->store)
+		(void)record_head(ev, 0);
 	if (ev->log)
 		arca_audit_close(ev->log);
 	ev->log = NULL;
+	cas_store_close(ev->store);
+	ev->store = NULL;
 	pthread_cond_destroy(&ev->cv);
 	pthread_mutex_destroy(&ev->mu);
+	pthread_mutex_destroy(&ev->store_mu);
 }
 
 static int set_str(json_t *o, const char *k, const char *v)
@@ -96,27 +214,41 @@ static json_t *event_json(const struct cas_event *e)
 	return o;
 }
 
-static int append(struct cas_events *ev, json_t *rec, size_t nrecords)
+static void count(struct cas_events *ev, size_t nrecords)
+{
+	__atomic_fetch_add(&ev->records, nrecords, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&ev->writes, 1, __ATOMIC_RELAXED);
+}
+
+static int append(struct cas_events *ev, json_t *rec)
 {
 	int rc = ev->log ? arca_audit_append(ev->log, rec) : ARCA_EIO;
 
-	if (rc == 0) {
-		__atomic_fetch_add(&ev->records, nrecords, __ATOMIC_RELAXED);
-		__atomic_fetch_add(&ev->writes, 1, __ATOMIC_RELAXED);
-	} else {
+	if (rc == 0)
+		count(ev, 1);
+	else
 		cas_log("error", "audit log append failed (%s); refusing what it should record", arca_strerror(rc));
-	}
 	return rc;
 }
 
-int cas_event(struct cas_events *ev, const struct cas_event *e)
+int cas_event(struct cas_events *ev, struct cas_store *s, const struct cas_event *e)
 {
 	json_t *o = event_json(e);
+	uint8_t hash[32];
+	uint64_t seq;
 	int rc;
 
 	ENSURE(o, ARCA_ENOMEM);
-	rc = append(ev, o, 1);
+	rc = append(ev, o);
 	json_decref(o);
+	GUARD(rc);
+	/* The head may already be a later record of another thread: it is on
+	 * disk as well, and the store only moves forward. */
+	GUARD(arca_audit_head(ev->log, &seq, hash));
+	rc = cas_store_audit_head_put(s, seq, hash, 0);
+	if (rc < 0)
+		cas_log("error", "cannot record the audit log's head in the store (%s); refusing the change",
+			arca_strerror(rc));
 	return rc;
 }
 
@@ -193,7 +325,8 @@ void cas_events_drop(struct cas_worker *w)
 
 /* ---- the writer thread ---- */
 
-static void complete(struct cas_pending *first, size_t n, int rc)
+/* Hands n replies, whose rc is set, back to their workers. */
+static void complete(struct cas_pending *first, size_t n)
 {
 	struct cas_worker *woken[CAS_MAX_THREADS];
 	size_t nwoken = 0;
@@ -201,7 +334,6 @@ static void complete(struct cas_pending *first, size_t n, int rc)
 	for (size_t i = 0; i < n && first; i++) {
 		struct cas_pending *p = first, *q = first->next;
 		size_t k;
-		p->rc = rc;
 		pthread_mutex_lock(&p->w->done_mu);
 		p->next = p->w->done;
 		p->w->done = p;
@@ -216,33 +348,33 @@ static void complete(struct cas_pending *first, size_t n, int rc)
 		event_active(woken[k]->done_ev, EV_TIMEOUT, 0);
 }
 
-static int write_chunk(struct cas_events *ev, struct cas_pending *first, size_t n)
+/* Appends the records of n queued replies, one line each, in one write,
+ * and sets each reply's rc. */
+static void write_chunk(struct cas_events *ev, struct cas_pending *first, size_t n)
 {
-	json_t *batch, *arr;
-	struct cas_pending *p = first;
+	json_t *recs[CAS_AUDIT_MAX_BATCH];
+	struct cas_pending *p;
+	size_t i;
 	int rc;
 
-	if (n == 1)
-		return append(ev, first->rec, 1);
-	batch = json_object();
-	arr = json_array();
-	if (!batch || !arr || json_object_set_new(batch, "event", json_string("batch")) != 0 ||
-	    json_object_set_new(batch, "count", json_integer((json_int_t)n)) != 0 ||
-	    json_object_set(batch, "events", arr) != 0) {
-		json_decref(batch);
-		json_decref(arr);
-		return ARCA_ENOMEM;
+	for (i = 0, p = first; i < n; i++, p = p->next)
+		recs[i] = p->rec;
+	rc = ev->log ? arca_audit_append_many(ev->log, recs, n) : ARCA_EIO;
+	if (rc == 0) {
+		count(ev, n);
+	} else if (n > 1 && (rc == ARCA_EINVAL || rc == ARCA_ETOOBIG)) {
+		/* Nothing was written and the log is fine, but one record (or
+		 * their sum) did not fit: one record must not cost the others
+		 * their replies, so each goes alone. */
+		for (i = 0, p = first; i < n; i++, p = p->next)
+			p->rc = append(ev, p->rec);
+		return;
+	} else {
+		cas_log("error", "audit log append of %zu record(s) failed (%s); refusing what they should record", n,
+			arca_strerror(rc));
 	}
-	json_decref(arr); /* batch holds it now */
-	for (size_t i = 0; i < n; i++, p = p->next) {
-		if (json_array_append(arr, p->rec) != 0) {
-			json_decref(batch);
-			return ARCA_ENOMEM;
-		}
-	}
-	rc = append(ev, batch, n);
-	json_decref(batch);
-	return rc;
+	for (i = 0, p = first; i < n; i++, p = p->next)
+		p->rc = rc;
 }
 
 static void *writer(void *arg)
@@ -260,15 +392,21 @@ static void *writer(void *arg)
 		ev->head = ev->tail = NULL;
 		stop = ev->stop;
 		pthread_mutex_unlock(&ev->mu);
-		while (list) {
-			struct cas_pending *rest = list;
-			size_t n = 0;
-			while (rest && n < CAS_AUDIT_MAX_BATCH) {
-				rest = rest->next;
-				n++;
+		if (list) {
+			while (list) {
+				struct cas_pending *rest = list;
+				size_t n = 0;
+				while (rest && n < CAS_AUDIT_MAX_BATCH) {
+					rest = rest->next;
+					n++;
+				}
+				write_chunk(ev, list, n);
+				complete(list, n);
+				list = rest;
 			}
-			complete(list, n, write_chunk(ev, list, n));
-			list = rest;
+			/* After the replies: they wait for the disk, not for the
+			 * anchor, which may lag (see the top of this file). */
+			(void)record_head(ev, 0);
 		}
 		if (stop)
 			return NULL;
@@ -353,7 +491,9 @@ void cas_event_then_reply(struct cas_req *r, const struct cas_event *e, int gran
 	}
 	pthread_mutex_unlock(&ev->mu);
 	if (!queued) {
-		p->rc = append(ev, p->rec, 1);
+		/* The head is recorded when the events close: this worker may
+		 * not take the store's write lock here (see cas_events_close). */
+		p->rc = append(ev, p->rec);
 		send_pending(p);
 		pending_free(p);
 	}

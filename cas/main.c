@@ -2,11 +2,14 @@
  *
  *   arca-cas [--state DIR] [--listen HOST:PORT] [--key-file FILE]
  *            [--nonce-ttl SECONDS] [--las PATH] [--threads N]
+ *            [--accept-audit-log]
  *
  * Runs in the foreground and logs to stderr. When it serves it prints
  * `ready listen=HOST:PORT fingerprint=SHA256:…` on stdout (and flushes);
  * SIGTERM or SIGINT stop it cleanly with status 0. Status 1 means it could
- * not start (the reason is on stderr), 2 a usage error. */
+ * not start (the reason is on stderr), 2 a usage error. It does not start
+ * over an audit log that was cut short or rewritten (events.c) unless an
+ * operator who cannot restore it says --accept-audit-log. */
 #include "cas.h"
 
 #include <errno.h>
@@ -34,13 +37,16 @@
 static int usage(void)
 {
 	fprintf(stderr, "usage: arca-cas [--state DIR] [--listen HOST:PORT] [--key-file FILE] [--nonce-ttl SECONDS]\n"
-			"                [--las PATH] [--threads N]\n"
+			"                [--las PATH] [--threads N] [--accept-audit-log]\n"
 			"  --state DIR        state directory (default $ARCA_CAS_STATE, else " CAS_DEFAULT_STATE ")\n"
 			"  --listen HOST:PORT address to serve TLS on (default " CAS_DEFAULT_LISTEN ")\n"
 			"  --key-file FILE    master key (default DIR/master.key; keep it on another volume)\n"
 			"  --nonce-ttl S      seconds a nonce stays valid (default 60; 0 expires it at once, for tests)\n"
 			"  --las PATH         LAS socket for CAS's own evidence (default $ARCA_LAS, else " CAS_DEFAULT_LAS ")\n"
-			"  --threads N        worker threads (default %d)\n",
+			"  --threads N        worker threads (default %d)\n"
+			"  --accept-audit-log start although DIR/audit.log no longer reaches the record the store\n"
+			"                     recorded (cut short, rewritten or lost, and no backup to restore);\n"
+			"                     the break is recorded as the log's next record\n",
 		CAS_DEFAULT_THREADS);
 	return 2;
 }
@@ -108,14 +114,16 @@ int main(int argc, char **argv)
 		{"state", required_argument, NULL, 's'},     {"listen", required_argument, NULL, 'l'},
 		{"key-file", required_argument, NULL, 'k'},  {"nonce-ttl", required_argument, NULL, 't'},
 		{"las", required_argument, NULL, 'a'},       {"threads", required_argument, NULL, 'n'},
-		{"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
+		{"accept-audit-log", no_argument, NULL, 'A'}, {"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
 	struct cas c;
 	struct cas_worker workers[CAS_MAX_THREADS];
 	struct arca_errbuf e = {{0}};
+	struct cas_store *events_store = NULL;
 	char key_path[4096], audit_path[4096], kdir[4096];
 	sigset_t sigs;
-	int opt, started = 0, nworkers = 0, sig = 0, created = 0, status = 1;
+	int opt, started = 0, nworkers = 0, sig = 0, created = 0, status = 1, accept_log = 0, events_opened = 0;
 
 	/* Signals wait until the workers run and main sits in sigwait; the
 	 * workers inherit the mask and never see them. */
@@ -151,6 +159,7 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'A': accept_log = 1; break;
 		case 'h': usage(); return 0;
 		default: return usage();
 		}
@@ -201,8 +210,15 @@ int main(int argc, char **argv)
 				   "directory has both (use --key-file on another volume)",
 			key_path);
 
-	if (cas_events_open(&c.events, audit_path, &e) < 0) {
-		cas_log("error", "audit log %s: %s", audit_path, e.msg);
+	/* The store first: the audit log is checked against the head it
+	 * recorded. This connection is the audit writer's from here on. */
+	if (cas_store_open(c.store_path, c.master_key, &c.store_wlock, &events_store, &e) < 0) {
+		cas_log("error", "%s", e.msg);
+		goto out;
+	}
+	events_opened = 1;
+	if (cas_events_open(&c.events, audit_path, events_store, accept_log, &e) < 0) {
+		cas_log("error", "%s", e.msg);
 		goto out;
 	}
 	if (cas_trust_init(&c.trust, c.cfg.state_dir, &e) < 0) {
@@ -252,7 +268,7 @@ out:
 		cas_worker_free(&workers[i]);
 	cas_server_free(&c);
 	cas_trust_free(&c.trust);
-	if (c.events.log)
+	if (events_opened)
 		cas_events_close(&c.events);
 	if (c.master_key)
 		arca_secret_free(c.master_key, CAS_MASTER_KEY_LEN);

@@ -8,8 +8,9 @@
  * body it sent: ownership is decided before any diagnostic goes back.
  *
  * Every change runs in one durable store transaction together with its
- * audit record: a refused or failed request leaves the store as it was,
- * and no change is committed without its record in the log. */
+ * audit record and the log's new head: a refused or failed request leaves
+ * the store as it was, and no change is committed without its record in
+ * the log. */
 #include "cas.h"
 
 #include <stdio.h>
@@ -41,7 +42,7 @@ static void audit_ok(struct cas_req *r, const char *event, const char *session, 
 		.peer = r->peer,
 		.extra = extra,
 	};
-	*ok = cas_event(&r->w->cas->events, &ev) == 0;
+	*ok = cas_event(&r->w->cas->events, r->w->store, &ev) == 0;
 }
 
 /* Audits and answers a refusal. session is only recorded when it is a

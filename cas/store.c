@@ -4,6 +4,7 @@
  *   session: u8 version(1) || u16 nowners || nowners × (u8 len || fpr)
  *            || u32 yaml_len || yaml
  *   secret:  u8 version(1) || u8 kind || params(32) || u32 len || value
+ *   meta "audit-head": u8 version(1) || u64 seq || hash(32)
  * Associated data: "arca-cas/v1/<table>" NUL key NUL … so that no record
  * opens under another name, another session or another hash. */
 #include "store.h"
@@ -47,7 +48,7 @@ static const char *const sql_text[ST_COUNT] = {
 	[ST_NONCE_TAKE] = "DELETE FROM nonces WHERE nonce = ?1 RETURNING expiry",
 	[ST_NONCE_PURGE] = "DELETE FROM nonces WHERE expiry <= ?1",
 	[ST_META_GET] = "SELECT v FROM meta WHERE k = ?1",
-	[ST_META_PUT] = "INSERT INTO meta(k, v) VALUES (?1, ?2)",
+	[ST_META_PUT] = "INSERT OR REPLACE INTO meta(k, v) VALUES (?1, ?2)",
 };
 
 static const char schema[] =
@@ -705,4 +706,78 @@ int cas_store_nonce_purge(struct cas_store *s, int64_t now_ms, long long *purged
 	if (purged)
 		*purged = n;
 	return 0;
+}
+
+/* ---- the audit log's head ---- */
+
+#define AUDIT_HEAD_KEY "audit-head"
+
+int cas_store_audit_head_get(struct cas_store *s, uint64_t *seq, uint8_t hash[static 32])
+{
+	struct arca_buf aad, pt;
+	struct arca_cur c;
+	sqlite3_stmt *st;
+	uint8_t v;
+	int rc, step;
+
+	GUARD(make_aad(&aad, "meta", AUDIT_HEAD_KEY, NULL, NULL));
+	st = stmt(s, ST_META_GET);
+	sqlite3_bind_text(st, 1, AUDIT_HEAD_KEY, -1, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	if (step != SQLITE_ROW) {
+		sqlite3_reset(st);
+		arca_buf_free(&aad);
+		return step == SQLITE_DONE ? ARCA_ENOTFOUND : ARCA_EIO;
+	}
+	rc = unseal(s, &aad, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0), &pt);
+	sqlite3_reset(st);
+	arca_buf_free(&aad);
+	if (rc < 0)
+		return rc;
+	arca_cur_init(&c, pt.p, pt.len);
+	GUARD_GOTO(arca_cur_u8(&c, &v), out);
+	ENSURE_GOTO(v == 1, ARCA_EPARSE, out);
+	GUARD_GOTO(arca_cur_u64le(&c, seq), out);
+	GUARD_GOTO(arca_cur_copy(&c, hash, 32), out);
+	ENSURE_GOTO(arca_cur_left(&c) == 0, ARCA_EPARSE, out);
+out:
+	arca_buf_free(&pt);
+	return rc;
+}
+
+int cas_store_audit_head_put(struct cas_store *s, uint64_t seq, const uint8_t hash[static 32], int reset)
+{
+	struct arca_buf aad, pt, ct;
+	uint8_t old_hash[32], v = 1;
+	uint64_t old_seq = 0;
+	sqlite3_stmt *st;
+	int rc, step;
+
+	ENSURE(s->in_txn, ARCA_EINVAL);
+	if (!reset) {
+		rc = cas_store_audit_head_get(s, &old_seq, old_hash);
+		if (rc == 0 && old_seq >= seq)
+			return 0;
+		if (rc < 0 && rc != ARCA_ENOTFOUND)
+			return rc;
+	}
+	arca_buf_init(&pt, 64, 0);
+	GUARD_GOTO(arca_buf_append(&pt, &v, 1), out_pt);
+	GUARD_GOTO(arca_buf_u64le(&pt, seq), out_pt);
+	GUARD_GOTO(arca_buf_append(&pt, hash, 32), out_pt);
+	GUARD_GOTO(make_aad(&aad, "meta", AUDIT_HEAD_KEY, NULL, NULL), out_pt);
+	rc = seal(s, &aad, &pt, &ct);
+	arca_buf_free(&aad);
+	if (rc < 0)
+		goto out_pt;
+	st = stmt(s, ST_META_PUT);
+	sqlite3_bind_text(st, 1, AUDIT_HEAD_KEY, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, ct.p, (int)ct.len, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	sqlite3_reset(st);
+	arca_buf_free(&ct);
+	rc = step == SQLITE_DONE ? 0 : ARCA_EIO;
+out_pt:
+	arca_buf_free(&pt);
+	return rc;
 }

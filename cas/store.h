@@ -101,6 +101,15 @@ int cas_store_nonce_add(struct cas_store *s, const uint8_t nonce[32], int64_t ex
 int cas_store_nonce_take(struct cas_store *s, const uint8_t nonce[32], int64_t now_ms) ARCA_MUST_CHECK;
 int cas_store_nonce_purge(struct cas_store *s, int64_t now_ms, long long *purged) ARCA_MUST_CHECK;
 
+/* The audit log's head (seq and hash of its last record) as CAS last
+ * recorded it, so that a log cut short or rewritten is refused at start
+ * (events.c). get: ARCA_ENOTFOUND when none was ever recorded. put: inside
+ * a write transaction; only moves forward, because the log's writers race
+ * to record it and an older head would weaken the check, unless reset is
+ * set (an operator accepted a log that does not reach the old head). */
+int cas_store_audit_head_get(struct cas_store *s, uint64_t *seq, uint8_t hash[static 32]) ARCA_MUST_CHECK;
+int cas_store_audit_head_put(struct cas_store *s, uint64_t seq, const uint8_t hash[static 32], int reset) ARCA_MUST_CHECK;
+
 /* Unix time in milliseconds (wall clock: nonces may outlive a restart). */
 int64_t cas_now_ms(void);
 

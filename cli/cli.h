@@ -15,6 +15,7 @@ int cmd_session(int argc, char **argv);
 int cmd_cas(int argc, char **argv);
 int cmd_measure(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_evidence(int argc, char **argv);
 
 /* Prints "arca: " + message + newline on stderr; returns 1. */
 int cli_fail(const char *fmt, ...) ARCA_PRINTF(1, 2);

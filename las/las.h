@@ -3,7 +3,7 @@
  * key.c owns the platform key (the one secret of the daemon), peer.c
  * decides whether a connection's peer is a process that may be measured
  * and is still the same process afterwards, serve.c answers one request.
- * main.c holds the accept loop and the limits. */
+ * main.c holds the accept loop and decides when each request is served. */
 #ifndef ARCA_LAS_H
 #define ARCA_LAS_H
 
@@ -76,7 +76,8 @@ struct las_ctx {
 /* Answers one connection (owned by the caller) whose peer is p: reads the
  * request, measures, signs and replies, and logs one line. */
 void las_serve(const struct las_ctx *ctx, int conn, struct las_peer *p);
-/* Sends a refusal (status 1, reason) without blocking; used for busy. */
+/* Sends a refusal (status 1, reason) without blocking, to a connection
+ * that will not be served at all (no memory, no thread, shutting down). */
 void las_refuse_now(int conn, const char *reason);
 
 #endif

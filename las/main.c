@@ -4,17 +4,21 @@
  *
  * A foreground daemon: prints the platform key's fingerprint and a ready
  * line on stdout (CONTRACTS.md), logs on stderr, answers each connection
- * on its own thread. Any local process may ask to be measured, so every
- * client is bounded: a deadline for its request, a cap on connections in
- * total and per uid. SIGTERM/SIGINT stop it cleanly (exit 0). */
+ * on a thread of its own. Any local process may ask to be measured, so
+ * every client is bounded: a deadline for its request, and a cap on the
+ * requests served at once. Requests beyond the cap wait rather than fail
+ * (a host may start many protected programs at once), shared fairly among
+ * users. SIGTERM/SIGINT stop it cleanly (exit 0). */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -24,28 +28,46 @@
 
 #define DEFAULT_STATE "/var/lib/arca/las"
 #define DEFAULT_SOCKET "/run/arca/las.sock"
-#define MAX_CONNS 64
-#define MAX_CONNS_PER_UID 8
+/* Requests served at once (one thread each), requests accepted and
+ * waiting for one of those threads, and connections the kernel holds for
+ * us beyond that; a blocked connect(2) waits for room after those too. */
+#define MAX_SERVED 64
+#define MAX_WAITING 448
+#define LISTEN_BACKLOG 512
 #define DRAIN_SECONDS 3
-
-struct uid_count {
-	uid_t uid;
-	int n;
-};
-
-/* Connection accounting shared by the accept loop and the threads. */
-static struct {
-	pthread_mutex_t mu;
-	pthread_cond_t idle;
-	int active;
-	struct uid_count per_uid[MAX_CONNS];
-} conns = {.mu = PTHREAD_MUTEX_INITIALIZER, .idle = PTHREAD_COND_INITIALIZER};
 
 struct conn_job {
 	const struct las_ctx *ctx;
 	int fd;
 	struct las_peer peer;
+	struct conn_job *next;
+	unsigned long long arrival;
 };
+
+/* The users with requests served or waiting, each with its own queue. */
+struct uid_slot {
+	uid_t uid;
+	int served, waiting;
+	struct conn_job *head, *tail;
+};
+
+/* Scheduling shared by the accept loop and the threads. No request is
+ * refused for load: beyond MAX_SERVED it waits, and when a thread is done
+ * it takes next a request of the user with the fewest requests in service
+ * (the oldest of theirs, and on a tie the oldest of all), so that one
+ * user's burst delays another user's request by at most a turn. The accept
+ * loop stops accepting while MAX_SERVED + MAX_WAITING are in, and the rest
+ * wait in the listen backlog, in order of arrival. */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t idle;
+	int served, waiting;
+	int paused;     /* the accept loop waits for room (wake_fd) */
+	int stopping;   /* threads take no more waiting requests */
+	int wake_fd;    /* eventfd: room again */
+	unsigned long long arrivals;
+	struct uid_slot users[MAX_SERVED + MAX_WAITING];
+} conns = {.mu = PTHREAD_MUTEX_INITIALIZER, .idle = PTHREAD_COND_INITIALIZER, .wake_fd = -1};
 
 static int usage(void)
 {
@@ -62,58 +84,99 @@ static int die(const char *msg)
 	return 1;
 }
 
-/* Admission: 0 when the connection may proceed, else a reason. */
-static const char *admit(uid_t uid)
+/* Callers hold conns.mu. A slot exists for every user with a request in,
+ * and there are never more requests in than slots. */
+static struct uid_slot *user_slot(uid_t uid)
 {
-	const char *busy = NULL;
-	pthread_mutex_lock(&conns.mu);
-	struct uid_count *slot = NULL, *free_slot = NULL;
-	for (int i = 0; i < MAX_CONNS; i++) {
-		if (conns.per_uid[i].n > 0 && conns.per_uid[i].uid == uid)
-			slot = &conns.per_uid[i];
-		else if (conns.per_uid[i].n == 0 && free_slot == NULL)
-			free_slot = &conns.per_uid[i];
+	struct uid_slot *free_slot = NULL;
+
+	for (size_t i = 0; i < sizeof conns.users / sizeof conns.users[0]; i++) {
+		struct uid_slot *u = &conns.users[i];
+		if (u->served + u->waiting > 0 && u->uid == uid)
+			return u;
+		if (u->served + u->waiting == 0 && free_slot == NULL)
+			free_slot = u;
 	}
-	if (conns.active >= MAX_CONNS)
-		busy = "LAS is busy (too many requests in progress); try again";
-	else if (slot != NULL && slot->n >= MAX_CONNS_PER_UID)
-		busy = "too many requests in progress for this user; try again";
-	else {
-		if (slot == NULL) {
-			slot = free_slot; /* exists: active < MAX_CONNS */
-			slot->uid = uid;
-		}
-		slot->n++;
-		conns.active++;
+	if (free_slot != NULL) {
+		memset(free_slot, 0, sizeof(*free_slot));
+		free_slot->uid = uid;
 	}
-	pthread_mutex_unlock(&conns.mu);
-	return busy;
+	return free_slot;
 }
 
-static void release(uid_t uid)
+static int has_room(void)
 {
-	pthread_mutex_lock(&conns.mu);
-	for (int i = 0; i < MAX_CONNS; i++) {
-		if (conns.per_uid[i].n > 0 && conns.per_uid[i].uid == uid) {
-			conns.per_uid[i].n--;
-			break;
-		}
-	}
-	conns.active--;
-	if (conns.active == 0)
-		pthread_cond_broadcast(&conns.idle);
-	pthread_mutex_unlock(&conns.mu);
+	return conns.served + conns.waiting < MAX_SERVED + MAX_WAITING;
 }
 
-static void *conn_thread(void *arg)
+/* Callers hold conns.mu: the waiting request to serve next, moved from
+ * waiting to served, or NULL. */
+static struct conn_job *take_next(void)
 {
-	struct conn_job *job = arg;
-	uid_t uid = job->peer.uid;
-	las_serve(job->ctx, job->fd, &job->peer);
+	struct uid_slot *best = NULL;
+
+	if (conns.stopping)
+		return NULL;
+	for (size_t i = 0; i < sizeof conns.users / sizeof conns.users[0]; i++) {
+		struct uid_slot *u = &conns.users[i];
+		if (u->waiting == 0)
+			continue;
+		if (best == NULL || u->served < best->served ||
+		    (u->served == best->served && u->head->arrival < best->head->arrival))
+			best = u;
+	}
+	if (best == NULL)
+		return NULL;
+	struct conn_job *job = best->head;
+	best->head = job->next;
+	if (best->head == NULL)
+		best->tail = NULL;
+	job->next = NULL;
+	best->waiting--;
+	best->served++;
+	conns.waiting--;
+	conns.served++;
+	return job;
+}
+
+/* Callers hold conns.mu: a request left (served or dropped). */
+static void wake_accept_loop(void)
+{
+	if (conns.paused && has_room()) {
+		uint64_t one = 1;
+		conns.paused = 0;
+		if (write(conns.wake_fd, &one, sizeof one) < 0) {
+			/* The counter is full, so the loop is awake anyway. */
+		}
+	}
+}
+
+static void job_free(struct conn_job *job)
+{
 	las_peer_release(&job->peer);
 	close(job->fd);
 	free(job);
-	release(uid);
+}
+
+/* Serves its request, then whatever is waiting, until nothing is. */
+static void *conn_thread(void *arg)
+{
+	struct conn_job *job = arg;
+
+	while (job != NULL) {
+		uid_t uid = job->peer.uid;
+		las_serve(job->ctx, job->fd, &job->peer);
+		job_free(job);
+		pthread_mutex_lock(&conns.mu);
+		struct uid_slot *u = user_slot(uid); /* exists: it has this request */
+		u->served--;
+		conns.served--;
+		job = take_next();
+		if (job == NULL && conns.served == 0)
+			pthread_cond_broadcast(&conns.idle);
+		wake_accept_loop();
+		pthread_mutex_unlock(&conns.mu);
+	}
 	return NULL;
 }
 
@@ -121,7 +184,9 @@ static void handle_connection(const struct las_ctx *ctx, int fd, const pthread_a
 {
 	struct arca_errbuf e = {{0}};
 	struct conn_job *job = calloc(1, sizeof(*job));
+	struct uid_slot *u;
 	pthread_t t;
+	int start = 0;
 
 	if (job == NULL) {
 		las_refuse_now(fd, "LAS is out of memory");
@@ -133,24 +198,73 @@ static void handle_connection(const struct las_ctx *ctx, int fd, const pthread_a
 	if (las_peer_cred(fd, &job->peer, &e) < 0) {
 		fprintf(stderr, "arca-las: request refused: %s\n", e.msg);
 		las_refuse_now(fd, e.msg);
-		goto drop;
+		close(fd);
+		free(job);
+		return;
 	}
-	const char *busy = admit(job->peer.uid);
-	if (busy != NULL) {
-		fprintf(stderr, "arca-las: request pid=%d uid=%u measurement=- refused: %s\n", (int)job->peer.pid,
-			(unsigned)job->peer.uid, busy);
-		las_refuse_now(fd, busy);
-		goto drop;
+	pthread_mutex_lock(&conns.mu);
+	/* The loop accepts only while there is room, so a slot exists. */
+	u = user_slot(job->peer.uid);
+	if (u == NULL) {
+		pthread_mutex_unlock(&conns.mu);
+		las_refuse_now(fd, "LAS is busy; try again");
+		job_free(job);
+		return;
 	}
+	job->arrival = conns.arrivals++;
+	if (conns.served < MAX_SERVED) {
+		u->served++;
+		conns.served++;
+		start = 1;
+	} else {
+		if (u->tail != NULL)
+			u->tail->next = job;
+		else
+			u->head = job;
+		u->tail = job;
+		u->waiting++;
+		conns.waiting++;
+	}
+	pthread_mutex_unlock(&conns.mu);
+	if (!start)
+		return;
 	if (pthread_create(&t, attr, conn_thread, job) != 0) {
-		release(job->peer.uid);
+		/* Not load but a broken system: say so rather than wait. */
+		pthread_mutex_lock(&conns.mu);
+		u->served--;
+		conns.served--;
+		if (conns.served == 0)
+			pthread_cond_broadcast(&conns.idle);
+		pthread_mutex_unlock(&conns.mu);
 		las_refuse_now(fd, "LAS cannot start a thread; try again");
-		goto drop;
+		job_free(job);
 	}
-	return;
-drop:
-	close(fd);
-	free(job);
+}
+
+/* At shutdown: requests still waiting get a refusal instead of silence. */
+static void drop_waiting(void)
+{
+	struct conn_job *list = NULL;
+
+	pthread_mutex_lock(&conns.mu);
+	conns.stopping = 1;
+	for (size_t i = 0; i < sizeof conns.users / sizeof conns.users[0]; i++) {
+		struct uid_slot *u = &conns.users[i];
+		if (u->tail != NULL) {
+			u->tail->next = list;
+			list = u->head;
+		}
+		conns.waiting -= u->waiting;
+		u->waiting = 0;
+		u->head = u->tail = NULL;
+	}
+	pthread_mutex_unlock(&conns.mu);
+	while (list != NULL) {
+		struct conn_job *next = list->next;
+		las_refuse_now(list->fd, "arca-las is stopping; try again");
+		job_free(list);
+		list = next;
+	}
 }
 
 /* Replaces a stale socket file, refuses a live one or anything else. */
@@ -210,7 +324,7 @@ static int listen_on(const char *path, struct stat *bound, struct arca_errbuf *e
 	}
 	/* 0666: any local process may ask to be measured; LAS decides what
 	 * the evidence says, not who may ask. */
-	if (chmod(path, 0666) < 0 || lstat(path, bound) < 0 || listen(fd, 128) < 0) {
+	if (chmod(path, 0666) < 0 || lstat(path, bound) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
 		int err = errno;
 		close(fd);
 		unlink(path);
@@ -243,10 +357,10 @@ static int drain(void)
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += DRAIN_SECONDS;
 	pthread_mutex_lock(&conns.mu);
-	while (conns.active > 0)
+	while (conns.served > 0)
 		if (pthread_cond_timedwait(&conns.idle, &conns.mu, &until) != 0)
 			break;
-	int left = conns.active;
+	int left = conns.served;
 	pthread_mutex_unlock(&conns.mu);
 	return left;
 }
@@ -308,6 +422,12 @@ int main(int argc, char **argv)
 		las_key_close(&key, 1);
 		return die("out of memory");
 	}
+	conns.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (conns.wake_fd < 0) {
+		las_caches_free(&caches);
+		las_key_close(&key, 1);
+		return die("eventfd failed");
+	}
 	int lfd = listen_on(sock, &bound, &e);
 	if (lfd < 0) {
 		las_caches_free(&caches);
@@ -325,9 +445,24 @@ int main(int argc, char **argv)
 	printf("ready socket=%s platform=sim fingerprint=%s\n", sock, key.fpr);
 	fflush(stdout);
 
+	int logged_full = 0;
 	for (;;) {
-		struct pollfd pfd[2] = {{.fd = lfd, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
-		if (poll(pfd, 2, -1) < 0) {
+		pthread_mutex_lock(&conns.mu);
+		int room = has_room();
+		conns.paused = !room;
+		int served = conns.served, waiting = conns.waiting;
+		pthread_mutex_unlock(&conns.mu);
+		if (!room && !logged_full)
+			fprintf(stderr, "arca-las: %d requests in service and %d waiting; new connections wait in the "
+					"socket's backlog\n",
+				served, waiting);
+		logged_full = !room;
+		/* A negative fd is skipped by poll: full, the loop only listens
+		 * for room and for signals. */
+		struct pollfd pfd[3] = {{.fd = room ? lfd : -1, .events = POLLIN},
+					{.fd = sfd, .events = POLLIN},
+					{.fd = conns.wake_fd, .events = POLLIN}};
+		if (poll(pfd, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			fprintf(stderr, "arca-las: poll: %s\n", strerror(errno));
@@ -338,6 +473,12 @@ int main(int argc, char **argv)
 			if (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
 				fprintf(stderr, "arca-las: signal %u: stopping\n", si.ssi_signo);
 			break;
+		}
+		if (pfd[2].revents & POLLIN) {
+			uint64_t n;
+			if (read(conns.wake_fd, &n, sizeof n) < 0) {
+				/* EAGAIN: another wake-up already consumed it. */
+			}
 		}
 		if (pfd[0].revents & POLLIN) {
 			int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -353,6 +494,7 @@ int main(int argc, char **argv)
 		}
 	}
 
+	drop_waiting();
 	close(lfd);
 	remove_socket(sock, &bound);
 	int left = drain();

@@ -312,7 +312,7 @@ int arca_audit_verify_file(const char *path, size_t *nrecords, struct arca_errbu
 
 /* ---- writing ---- */
 
-int arca_audit_open(const char *path, struct arca_audit **out, struct arca_errbuf *e)
+static int open_log(const char *path, struct anchor *an, struct arca_audit **out, struct arca_errbuf *e)
 {
 	struct arca_audit *a;
 	struct chain ch;
@@ -343,13 +343,28 @@ int arca_audit_open(const char *path, struct arca_audit **out, struct arca_errbu
 			       strerror(errno));
 		goto fail;
 	}
-	rc = scan(a->fd, path, &ch, &n, &a->size, e);
+	rc = scan(a->fd, path, &ch, &n, &a->size, an, e);
 	if (rc < 0) {
 		/* The message already names the line; say what to do. */
 		size_t l = strlen(e != NULL ? e->msg : "");
 		if (e != NULL && l + 80 < sizeof(e->msg))
 			snprintf(e->msg + l, sizeof(e->msg) - l,
 				 "; refusing to extend a broken audit chain (move the file aside to start a new one)");
+		goto fail;
+	}
+	/* The chain is whole; now whether it still reaches the anchor. */
+	if (an != NULL && an->seq > 0 && !an->seen) {
+		rc = arca_errf(e, ARCA_ESTALE,
+			       "audit log %s ends at record %llu but the store recorded %llu: the log was truncated or "
+			       "rewritten; restore it from backup",
+			       path, (unsigned long long)ch.seq, (unsigned long long)an->seq);
+		goto fail;
+	}
+	if (an != NULL && an->seq > 0 && !an->same) {
+		rc = arca_errf(e, ARCA_ESTALE,
+			       "audit log %s ends at record %llu but its record %llu is not the one the store recorded "
+			       "(hash %.16s…): the log was truncated or rewritten; restore it from backup",
+			       path, (unsigned long long)ch.seq, (unsigned long long)an->seq, an->hash);
 		goto fail;
 	}
 	if (pthread_mutex_init(&a->mu, NULL) != 0) {
@@ -366,6 +381,20 @@ fail:
 	return rc;
 }
 
+int arca_audit_open(const char *path, struct arca_audit **out, struct arca_errbuf *e)
+{
+	return open_log(path, NULL, out, e);
+}
+
+int arca_audit_open_anchored(const char *path, uint64_t seq, const uint8_t hash[static 32], struct arca_audit **out,
+			     struct arca_errbuf *e)
+{
+	struct anchor an = {.seq = seq};
+
+	arca_hex_encode(hash, 32, an.hash);
+	return open_log(path, &an, out, e);
+}
+
 static int now_rfc3339(char out[TIME_LEN + 1])
 {
 	struct tm tm;
@@ -376,39 +405,44 @@ static int now_rfc3339(char out[TIME_LEN + 1])
 	return 0;
 }
 
-/* Builds the full line for record number seq. Checks it with the same code
- * the verifier runs, so the writer can never produce a line that fails. */
-static int build_line(const struct arca_audit *a, json_t *rec, struct arca_buf *line, char hash[HASH_HEX_LEN + 1])
+/* Appends the line of rec as the record after ch to out, and advances ch
+ * to it. Checks the line with the same code the verifier runs, so the
+ * writer can never produce a line that fails. */
+static int build_line(struct chain *ch, const char *tm, json_t *rec, struct arca_buf *out)
 {
-	char tm[TIME_LEN + 1];
-	struct chain ch;
+	char hash[HASH_HEX_LEN + 1];
+	struct chain next;
 	const char *why;
 	json_t *r = NULL;
 	char *text = NULL;
-	size_t i;
+	size_t i, len;
 	int rc;
 
+	if (!json_is_object(rec))
+		return ARCA_EINVAL;
 	for (i = 0; i < sizeof(reserved_keys) / sizeof(reserved_keys[0]); i++)
 		if (json_object_get(rec, reserved_keys[i]) != NULL)
 			return ARCA_EINVAL;
-	GUARD(now_rfc3339(tm));
 	/* A shallow copy: the caller's record is not changed. */
 	r = json_copy(rec);
 	ENSURE_GOTO(r != NULL, ARCA_ENOMEM, done);
-	ENSURE_GOTO(json_object_set_new(r, "seq", json_integer((json_int_t)(a->seq + 1))) == 0 &&
+	ENSURE_GOTO(json_object_set_new(r, "seq", json_integer((json_int_t)(ch->seq + 1))) == 0 &&
 			    json_object_set_new(r, "time", json_string(tm)) == 0 &&
-			    json_object_set_new(r, "prev", json_string(a->prev)) == 0,
+			    json_object_set_new(r, "prev", json_string(ch->prev)) == 0,
 		    ARCA_ENOMEM, done);
 	GUARD_GOTO(canon_hash(r, hash), done);
 	ENSURE_GOTO(json_object_set_new(r, "hash", json_string(hash)) == 0, ARCA_ENOMEM, done);
 	text = json_dumps(r, CANON_FLAGS);
 	ENSURE_GOTO(text != NULL, ARCA_EINVAL, done);
-	ch.seq = a->seq;
-	memcpy(ch.prev, a->prev, sizeof(ch.prev));
+	len = strlen(text);
+	ENSURE_GOTO(len + 1 <= ARCA_AUDIT_MAX_LINE, ARCA_ETOOBIG, done);
+	ENSURE_GOTO(len + 1 <= out->max - out->len, ARCA_ETOOBIG, done);
+	next = *ch;
 	/* E.g. a real number that does not survive a round trip. */
-	ENSURE_GOTO(check_line(text, strlen(text), &ch, &why) == 0, ARCA_EINVAL, done);
-	GUARD_GOTO(arca_buf_appends(line, text), done);
-	GUARD_GOTO(arca_buf_append(line, "\n", 1), done);
+	ENSURE_GOTO(check_line(text, len, &next, &why) == 0, ARCA_EINVAL, done);
+	GUARD_GOTO(arca_buf_append(out, text, len), done);
+	GUARD_GOTO(arca_buf_append(out, "\n", 1), done);
+	*ch = next;
 	rc = 0;
 done:
 	free(text);
@@ -416,45 +450,78 @@ done:
 	return rc;
 }
 
-int arca_audit_append(struct arca_audit *a, json_t *rec)
+int arca_audit_append_many(struct arca_audit *a, json_t *const *recs, size_t n)
 {
-	char hash[HASH_HEX_LEN + 1];
-	struct arca_buf line;
+	char tm[TIME_LEN + 1];
+	struct arca_buf lines;
+	struct chain ch;
 	ssize_t w;
+	size_t i;
 	int rc;
 
-	if (a == NULL || !json_is_object(rec))
+	if (a == NULL || (recs == NULL && n > 0))
 		return ARCA_EINVAL;
-	arca_buf_init(&line, ARCA_AUDIT_MAX_LINE, 0);
+	arca_buf_init(&lines, ARCA_AUDIT_MAX_APPEND, 0);
 	pthread_mutex_lock(&a->mu);
 	ENSURE_GOTO(!a->failed, ARCA_EIO, done);
-	GUARD_GOTO(build_line(a, rec, &line, hash), done);
-	ENSURE_GOTO(line.len <= ARCA_AUDIT_MAX_LINE, ARCA_ETOOBIG, done);
+	/* Under the lock, so that time never goes back from one line to the next. */
+	GUARD_GOTO(now_rfc3339(tm), done);
+	ch.seq = a->seq;
+	memcpy(ch.prev, a->prev, sizeof(ch.prev));
+	for (i = 0; i < n; i++)
+		GUARD_GOTO(build_line(&ch, tm, recs[i], &lines), done);
+	rc = 0;
+	if (n == 0)
+		goto done;
 	do {
-		w = write(a->fd, line.p, line.len);
+		w = write(a->fd, lines.p, lines.len);
 	} while (w < 0 && errno == EINTR);
-	if (w != (ssize_t)line.len) {
-		/* Cut a partial line off again so that the chain stays whole; if
-		 * even that fails, stop appending rather than fork the chain. */
-		if (w > 0 && ftruncate(a->fd, a->size) < 0)
+	if (w != (ssize_t)lines.len) {
+		/* Cut a partial write off again so that the chain stays whole
+		 * and none of the records is in the log; if even that fails,
+		 * stop appending rather than fork the chain. */
+		if (ftruncate(a->fd, a->size) < 0)
 			a->failed = 1;
 		rc = ARCA_EIO;
 		goto done;
 	}
 	if (fdatasync(a->fd) < 0) {
-		/* The line may or may not be on disk: the state is unknown. */
+		/* The lines may or may not be on disk: the state is unknown. */
 		a->failed = 1;
 		rc = ARCA_EIO;
 		goto done;
 	}
-	a->seq++;
-	a->size += (off_t)line.len;
-	memcpy(a->prev, hash, sizeof(a->prev));
-	rc = 0;
+	a->seq = ch.seq;
+	a->size += (off_t)lines.len;
+	memcpy(a->prev, ch.prev, sizeof(a->prev));
 done:
 	pthread_mutex_unlock(&a->mu);
-	arca_buf_free(&line);
+	arca_buf_free(&lines);
 	return rc;
+}
+
+int arca_audit_append(struct arca_audit *a, json_t *rec)
+{
+	if (rec == NULL)
+		return ARCA_EINVAL;
+	return arca_audit_append_many(a, &rec, 1);
+}
+
+int arca_audit_head(const struct arca_audit *a, uint64_t *seq, uint8_t hash[static 32])
+{
+	pthread_mutex_t *mu;
+	size_t got = 0;
+	int rc;
+
+	if (a == NULL || seq == NULL)
+		return ARCA_EINVAL;
+	/* The lock guards the struct, not the caller's const view of it. */
+	mu = (pthread_mutex_t *)&a->mu;
+	pthread_mutex_lock(mu);
+	*seq = a->seq;
+	rc = arca_hex_decode(a->prev, HASH_HEX_LEN, hash, 32, &got);
+	pthread_mutex_unlock(mu);
+	return rc < 0 || got != 32 ? ARCA_EINVAL : 0;
 }
 
 void arca_audit_close(struct arca_audit *a)

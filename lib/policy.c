@@ -27,6 +27,22 @@
  * - name is required; every list section is optional (absent = empty);
  * - a service needs command, measurement and platform; platform lists at
  *   least one platform;
+ * - hardware constraints (platform: sev-snp, tdx, sgx) accept exactly the
+ *   fields of include/arca/policy.h; hex values have their exact length in
+ *   either case, numbers are unquoted decimals, debug is true or false
+ *   (default false: debuggable guests and enclaves are refused);
+ * - sev-snp requires measurement and tdx requires mrtd, and sgx requires
+ *   mrenclave or mrsigner (with isvprodid and min_isvsvn): the in-guest
+ *   measurement CAS checks is only as good as the arca-las that reports it,
+ *   so the code that runs it must be pinned too; min_tcb may name any of its
+ *   four components;
+ * - tdx RTMRs can be written as the list of design.md, rtmr: [r0, r1, ...]
+ *   (1 to 4 values, RTMR0 first; a list cannot skip one), or as the keys
+ *   rtmr0..rtmr3 (any subset), never both; both spellings mean, and hash,
+ *   the same;
+ * - min_tcb_status names the worst status still accepted in Intel's order
+ *   (UpToDate best, OutOfDateConfigurationNeeded worst); Revoked cannot be
+ *   named;
  * - access, when present, lists at least one owner, each once;
  * - a secret needs name and kind; size and value exclude each other (size
  *   says how much to generate); a given ascii value is printable ASCII
@@ -50,6 +66,7 @@
 
 #include "arca/crypto.h"
 #include "arca/encode.h"
+#include "arca/intel.h"
 #include "arca/policy.h"
 
 #define MAX_DEPTH 16
@@ -1296,8 +1313,280 @@ static void check_placeholders(struct pctx *c, const yaml_node_t *n, const char 
 	}
 }
 
+/* ---- platform constraints ---- */
+
+/* Where a constraint's field is, for messages: "host_data of the sev-snp
+ * constraint of service 'api'". */
+struct cwhere {
+	const char *plat;
+	const char *svc;
+};
+
+/* Exactly 2*nbytes hex digits, either case. 1 when *out was filled. */
+static int get_hex_field(struct pctx *c, const yaml_node_t *n, const struct cwhere *w, const char *key,
+			 size_t nbytes, uint8_t *out)
+{
+	char what[96];
+	size_t l, got = 0;
+	snprintf(what, sizeof what, "%s of the %s constraint", key, w->plat);
+	const char *s = get_str(c, n, what, &l);
+	if (!s)
+		return 0;
+	if (l != 2 * nbytes || arca_hex_decode(s, l, out, nbytes, &got) < 0 || got != nbytes) {
+		AT(c, n, "%s of the %s constraint of service '%s' must be %zu hex digits (%zu bytes), as the hardware "
+			 "reports it",
+		   key, w->plat, w->svc, 2 * nbytes, nbytes);
+		return 0;
+	}
+	return 1;
+}
+
+/* An unquoted decimal integer 0..max without leading zeros (no octal
+ * guess); -1 and a diagnostic otherwise. */
+static long get_uint_field(struct pctx *c, const yaml_node_t *n, const struct cwhere *w, const char *key, long max)
+{
+	int scalar = n->type == YAML_SCALAR_NODE;
+	const char *t = scalar ? (const char *)n->data.scalar.value : "";
+	size_t tl = scalar ? n->data.scalar.length : 0;
+	long val = 0;
+	int ok = scalar && tl > 0 && tl <= 5 && (t[0] != '0' || tl == 1);
+	for (size_t i = 0; ok && i < tl; i++) {
+		if (t[i] < '0' || t[i] > '9')
+			ok = 0;
+		else
+			val = val * 10 + (t[i] - '0');
+	}
+	if (scalar && n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) {
+		AT(c, n, "%s of the %s constraint of service '%s' is a quoted string; write the number without "
+			 "quotes",
+		   key, w->plat, w->svc);
+		return -1;
+	}
+	if (!ok || val > max) {
+		AT(c, n, "%s of the %s constraint of service '%s' must be a whole number from 0 to %ld", key, w->plat,
+		   w->svc, max);
+		return -1;
+	}
+	return val;
+}
+
+/* true or false, unquoted; YAML 1.1 spellings (yes, on, True) are refused
+ * so that a boolean is never guessed. -1 and a diagnostic otherwise. */
+static int get_bool_field(struct pctx *c, const yaml_node_t *n, const struct cwhere *w, const char *key)
+{
+	if (n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+		const char *t = (const char *)n->data.scalar.value;
+		size_t tl = n->data.scalar.length;
+		if (tl == 4 && !memcmp(t, "true", 4))
+			return 1;
+		if (tl == 5 && !memcmp(t, "false", 5))
+			return 0;
+	}
+	AT(c, n, "%s of the %s constraint of service '%s' must be true or false (unquoted)", key, w->plat, w->svc);
+	return -1;
+}
+
+/* One of Intel's TCB status words; Revoked is never acceptable. */
+static int get_tcb_status_field(struct pctx *c, const yaml_node_t *n, const struct cwhere *w)
+{
+	char what[96];
+	size_t l;
+	snprintf(what, sizeof what, "min_tcb_status of the %s constraint", w->plat);
+	const char *s = get_str(c, n, what, &l);
+	if (!s)
+		return -1;
+	int st = arca_tcb_status_parse(s, l);
+	if (st < 0 || st == ARCA_TCB_REVOKED) {
+		struct shown sh;
+		AT(c, n, "min_tcb_status '%s' of the %s constraint of service '%s' is not a status to accept; use "
+			 "UpToDate, SWHardeningNeeded, ConfigurationNeeded, ConfigurationAndSWHardeningNeeded, "
+			 "OutOfDate or OutOfDateConfigurationNeeded",
+		   show(&sh, s, l), w->plat, w->svc);
+		return -1;
+	}
+	return st;
+}
+
+/* An empty value (sev-snp:) means the same as {}. */
+static int constraint_fields(struct pctx *c, yaml_node_t *v, struct field *f, size_t nf, const struct cwhere *w,
+			     const char *keys)
+{
+	char what[96];
+	snprintf(what, sizeof what, "the %s constraint", w->plat);
+	if (is_null(v)) {
+		for (size_t i = 0; i < nf; i++)
+			f[i].k = f[i].v = NULL;
+		return 0;
+	}
+	return get_fields(c, v, f, nf, what, keys);
+}
+
+static void parse_snp(struct pctx *c, struct arca_service *sv, yaml_node_t *k, yaml_node_t *v)
+{
+	static const char keys[] = "measurement, host_data, id_key_digest, min_tcb, debug, product";
+	static const char tcb_keys[] = "bootloader, tee, snp, microcode";
+	static const char *const products[] = {NULL, "Milan", "Genoa", "Turin"};
+	struct field f[] = {{"measurement", 0, 0}, {"host_data", 0, 0}, {"id_key_digest", 0, 0},
+			    {"min_tcb", 0, 0},	   {"debug", 0, 0},	{"product", 0, 0}};
+	enum { MEAS, HOST, IDKEY, TCB, DEBUG, PRODUCT };
+	struct arca_snp_policy *sp = &sv->snp;
+	const struct cwhere w = {"sev-snp", sv->name};
+	size_t errors = c->errors;
+
+	memset(sp, 0, sizeof *sp);
+	for (int i = 0; i < ARCA_SNP_TCB_NPARTS; i++)
+		sp->min_tcb[i] = -1;
+	if (constraint_fields(c, v, f, 6, &w, keys) < 0)
+		return;
+	if (!f[MEAS].v)
+		AT(c, is_null(v) ? k : v,
+		   "the sev-snp constraint of service '%s' has no measurement; add measurement: (96 hex digits, the "
+		   "launch measurement of the VM image), since without it any VM, with any arca-las in it, would be "
+		   "accepted",
+		   sv->name);
+	else
+		sp->has_measurement = get_hex_field(c, f[MEAS].v, &w, "measurement", 48, sp->measurement);
+	if (f[HOST].v)
+		sp->has_host_data = get_hex_field(c, f[HOST].v, &w, "host_data", 32, sp->host_data);
+	if (f[IDKEY].v)
+		sp->has_id_key_digest = get_hex_field(c, f[IDKEY].v, &w, "id_key_digest", 48, sp->id_key_digest);
+	if (f[TCB].v) {
+		struct field t[] = {{"bootloader", 0, 0}, {"tee", 0, 0}, {"snp", 0, 0}, {"microcode", 0, 0}};
+		const struct cwhere wt = {"sev-snp min_tcb", sv->name};
+		if (get_fields(c, f[TCB].v, t, 4, "min_tcb of the sev-snp constraint", tcb_keys) == 0)
+			for (int i = 0; i < ARCA_SNP_TCB_NPARTS; i++)
+				if (t[i].v)
+					sp->min_tcb[i] = (int)get_uint_field(c, t[i].v, &wt, t[i].key, 255);
+	}
+	if (f[DEBUG].v)
+		sp->debug = get_bool_field(c, f[DEBUG].v, &w, "debug");
+	if (f[PRODUCT].v) {
+		size_t l;
+		const char *s = get_str(c, f[PRODUCT].v, "product of the sev-snp constraint", &l);
+		for (int i = 1; s && i <= 3; i++)
+			if (strlen(products[i]) == l && !memcmp(products[i], s, l))
+				sp->product = i;
+		if (s && !sp->product) {
+			struct shown sh;
+			AT(c, f[PRODUCT].v, "product '%s' of the sev-snp constraint of service '%s' is unknown; use "
+					    "Milan, Genoa or Turin",
+			   show(&sh, s, l), sv->name);
+		}
+	}
+	sv->platform_snp = c->errors == errors;
+}
+
+static void parse_tdx(struct pctx *c, struct arca_service *sv, yaml_node_t *k, yaml_node_t *v)
+{
+	static const char keys[] =
+		"mrtd, rtmr (a list of up to 4) or rtmr0, rtmr1, rtmr2, rtmr3, mrconfigid, debug, min_tcb_status";
+	struct field f[] = {{"mrtd", 0, 0},  {"rtmr", 0, 0},	   {"rtmr0", 0, 0}, {"rtmr1", 0, 0},
+			    {"rtmr2", 0, 0}, {"rtmr3", 0, 0},	   {"mrconfigid", 0, 0},
+			    {"debug", 0, 0}, {"min_tcb_status", 0, 0}};
+	enum { MRTD, RTMR, RTMR0, MRCONFIGID = 6, DEBUG, TCBSTATUS };
+	struct arca_tdx_policy *tp = &sv->tdx;
+	const struct cwhere w = {"tdx", sv->name};
+	size_t errors = c->errors;
+
+	memset(tp, 0, sizeof *tp);
+	tp->min_tcb_status = -1;
+	if (constraint_fields(c, v, f, 9, &w, keys) < 0)
+		return;
+	if (!f[MRTD].v)
+		AT(c, is_null(v) ? k : v,
+		   "the tdx constraint of service '%s' has no mrtd; add mrtd: (96 hex digits, the measurement of the "
+		   "TD's firmware), since without it any TD, with any arca-las in it, would be accepted",
+		   sv->name);
+	else
+		tp->has_mrtd = get_hex_field(c, f[MRTD].v, &w, "mrtd", 48, tp->mrtd);
+	if (f[RTMR].v) {
+		const yaml_node_t *lst = f[RTMR].v;
+		int named = 0;
+		for (int i = 0; i < 4; i++)
+			if (f[RTMR0 + i].k && !named) {
+				named = 1;
+				AT(c, f[RTMR0 + i].k, "the tdx constraint of service '%s' has both rtmr and %s; use the list "
+						      "rtmr: [...] or the keys rtmr0 to rtmr3, not both",
+				   sv->name, f[RTMR0 + i].key);
+			}
+		if (!is_seq(lst))
+			AT(c, lst, "rtmr of the tdx constraint of service '%s' must be a list of up to 4 values (rtmr0 "
+				   "first), not %s",
+			   sv->name, what_is(lst));
+		else if (seq_len(lst) == 0 || seq_len(lst) > 4)
+			AT(c, lst, "rtmr of the tdx constraint of service '%s' lists %zu values; give 1 to 4 (rtmr0 "
+				   "first), or use the keys rtmr0 to rtmr3",
+			   sv->name, seq_len(lst));
+		else
+			for (size_t i = 0; i < seq_len(lst); i++) {
+				const yaml_node_t *it = seq_item(c, lst, i);
+				char key[32];
+				snprintf(key, sizeof key, "rtmr%zu", i);
+				if (it)
+					tp->has_rtmr[i] = get_hex_field(c, it, &w, key, 48, tp->rtmr[i]);
+			}
+	}
+	for (int i = 0; i < 4; i++)
+		if (f[RTMR0 + i].v && !f[RTMR].v)
+			tp->has_rtmr[i] = get_hex_field(c, f[RTMR0 + i].v, &w, f[RTMR0 + i].key, 48, tp->rtmr[i]);
+	if (f[MRCONFIGID].v)
+		tp->has_mrconfigid = get_hex_field(c, f[MRCONFIGID].v, &w, "mrconfigid", 48, tp->mrconfigid);
+	if (f[DEBUG].v)
+		tp->debug = get_bool_field(c, f[DEBUG].v, &w, "debug");
+	if (f[TCBSTATUS].v)
+		tp->min_tcb_status = get_tcb_status_field(c, f[TCBSTATUS].v, &w);
+	sv->platform_tdx = c->errors == errors;
+}
+
+static void parse_sgx(struct pctx *c, struct arca_service *sv, yaml_node_t *k, yaml_node_t *v)
+{
+	static const char keys[] = "mrenclave, mrsigner, isvprodid, min_isvsvn, debug, min_tcb_status";
+	struct field f[] = {{"mrenclave", 0, 0},  {"mrsigner", 0, 0}, {"isvprodid", 0, 0},
+			    {"min_isvsvn", 0, 0}, {"debug", 0, 0},    {"min_tcb_status", 0, 0}};
+	enum { MRENCLAVE, MRSIGNER, PRODID, ISVSVN, DEBUG, TCBSTATUS };
+	struct arca_sgx_policy *gp = &sv->sgx;
+	const struct cwhere w = {"sgx", sv->name};
+	size_t errors = c->errors;
+
+	memset(gp, 0, sizeof *gp);
+	gp->isvprodid = gp->min_isvsvn = gp->min_tcb_status = -1;
+	if (constraint_fields(c, v, f, 6, &w, keys) < 0)
+		return;
+	if (!f[MRENCLAVE].v && !f[MRSIGNER].v)
+		AT(c, is_null(v) ? k : v,
+		   "the sgx constraint of service '%s' names no enclave; add mrenclave: (64 hex digits), or mrsigner: "
+		   "with isvprodid: and min_isvsvn:",
+		   sv->name);
+	if (f[MRENCLAVE].v)
+		gp->has_mrenclave = get_hex_field(c, f[MRENCLAVE].v, &w, "mrenclave", 32, gp->mrenclave);
+	if (f[MRSIGNER].v) {
+		gp->has_mrsigner = get_hex_field(c, f[MRSIGNER].v, &w, "mrsigner", 32, gp->mrsigner);
+		/* A signer signs many enclaves and every version of each. */
+		if (!f[PRODID].v || !f[ISVSVN].v)
+			AT(c, f[MRSIGNER].k, "mrsigner of the sgx constraint of service '%s' needs isvprodid: and "
+					     "min_isvsvn: too, or any enclave of that signer, old versions included, "
+					     "would be accepted",
+			   sv->name);
+	} else if (f[PRODID].v || f[ISVSVN].v) {
+		const yaml_node_t *key = f[PRODID].v ? f[PRODID].k : f[ISVSVN].k;
+		AT(c, key, "%s of the sgx constraint of service '%s' means something only with mrsigner; add "
+			   "mrsigner: or remove it",
+		   f[PRODID].v ? "isvprodid" : "min_isvsvn", sv->name);
+	}
+	if (f[PRODID].v)
+		gp->isvprodid = (int)get_uint_field(c, f[PRODID].v, &w, "isvprodid", 65535);
+	if (f[ISVSVN].v)
+		gp->min_isvsvn = (int)get_uint_field(c, f[ISVSVN].v, &w, "min_isvsvn", 65535);
+	if (f[DEBUG].v)
+		gp->debug = get_bool_field(c, f[DEBUG].v, &w, "debug");
+	if (f[TCBSTATUS].v)
+		gp->min_tcb_status = get_tcb_status_field(c, f[TCBSTATUS].v, &w);
+	sv->platform_sgx = c->errors == errors;
+}
+
 static void parse_platform(struct pctx *c, struct arca_service *sv, yaml_node_t *n)
 {
+	static const char *const names[] = {"sim", "sev-snp", "tdx", "sgx"};
 	if (!is_map(n)) {
 		AT(c, n, "platform of service '%s' must be a mapping such as platform: {sim: {}}, not %s", sv->name,
 		   what_is(n));
@@ -1308,34 +1597,45 @@ static void parse_platform(struct pctx *c, struct arca_service *sv, yaml_node_t 
 		   sv->name);
 		return;
 	}
-	const yaml_node_t *first_sim = NULL;
+	const yaml_node_t *first[4] = {NULL, NULL, NULL, NULL};
 	for (yaml_node_pair_t *pr = n->data.mapping.pairs.start; pr < n->data.mapping.pairs.top; pr++) {
 		yaml_node_t *k = node(c, pr->key), *v = node(c, pr->value);
 		struct shown sh;
 		size_t l;
 		const char *name;
+		int which = -1;
 		if (!k || !v || !(name = get_str(c, k, "a platform name", &l)))
 			continue;
-		if (l == 3 && !memcmp(name, "sim", 3)) {
-			if (first_sim) {
-				AT(c, k, "duplicate key 'sim' in platform (first at line %d, column %d); remove one",
-				   LC(first_sim->start_mark));
-				continue;
-			}
-			first_sim = k;
+		for (int i = 0; i < 4; i++)
+			if (strlen(names[i]) == l && !memcmp(name, names[i], l))
+				which = i;
+		if (which < 0) {
+			AT(c, k, "unknown platform '%s' in service '%s'; the platforms are sim, sev-snp, tdx and sgx",
+			   show(&sh, name, l), sv->name);
+			continue;
+		}
+		if (first[which]) {
+			AT(c, k, "duplicate key '%s' in platform (first at line %d, column %d); remove one", names[which],
+			   LC(first[which]->start_mark));
+			continue;
+		}
+		first[which] = k;
+		switch (which) {
+		case 0:
 			if (!is_null(v) && !(is_map(v) && map_len(v) == 0))
 				AT(c, v, "sim takes no options in this version; write sim: {}");
 			else
 				sv->platform_sim = 1;
-		} else if ((l == 7 && !memcmp(name, "sev-snp", 7)) || (l == 3 && !memcmp(name, "tdx", 3)) ||
-			   (l == 3 && !memcmp(name, "sgx", 3))) {
-			AT(c, k, "this version of arca cannot verify %s evidence yet, so service '%s' could never be "
-				 "admitted on it; remove %s from platform and use sim: {}",
-			   name, sv->name, name);
-		} else {
-			AT(c, k, "unknown platform '%s' in service '%s'; the platforms are sim, sev-snp, tdx and sgx "
-				 "(only sim is supported by this version)",
-			   show(&sh, name, l), sv->name);
+			break;
+		case 1:
+			parse_snp(c, sv, k, v);
+			break;
+		case 2:
+			parse_tdx(c, sv, k, v);
+			break;
+		default:
+			parse_sgx(c, sv, k, v);
+			break;
 		}
 	}
 }

@@ -34,9 +34,28 @@
  *              "files":       {PATH: STRING, ...},
  *              "measurement": null | "sha256:<64 lower-case hex>",
  *              "name":        NAME,
- *              "platform":    {} | {"sim": {}},
+ *              "platform":    {"sim": {}, "sev-snp": SNP, "tdx": TDX, "sgx": SGX},
+ *                             each key present only when listed ({} when none)
  *              "volumes":     [{"name": NAME, "path": PATH}, ...]}  as given
+ *   SNP     = {"debug":         true | false,
+ *              "host_data":     null | HEX(32),
+ *              "id_key_digest": null | HEX(48),
+ *              "measurement":   null | HEX(48),
+ *              "min_tcb":       {"bootloader": null | 0..255, "microcode": ..., "snp": ..., "tee": ...},
+ *              "product":       null | "Milan" | "Genoa" | "Turin"}
+ *   TDX     = {"debug": true | false, "min_tcb_status": null | STATUS,
+ *              "mrconfigid": null | HEX(48), "mrtd": null | HEX(48),
+ *              "rtmr0": null | HEX(48), ..., "rtmr3": null | HEX(48)}
+ *                             rtmr: [...] and rtmrN: keys land here alike
+ *   SGX     = {"debug": true | false, "isvprodid": null | 0..65535,
+ *              "min_isvsvn": null | 0..65535, "min_tcb_status": null | STATUS,
+ *              "mrenclave": null | HEX(32), "mrsigner": null | HEX(32)}
+ *   HEX(n)  = 2n lower-case hex digits; STATUS = Intel's spelling ("UpToDate")
  *
+ * The hardware constraints came after the first sessions were stored: a
+ * policy without them has exactly the canonical form, and so the hash, it
+ * had before they existed (version stays 1), and one with them cannot hash
+ * like one without, because the platform object then has other keys.
  * Strings (commands, environment values, file contents) are kept with their
  * placeholders unrendered. Lists of named things and of set members are
  * sorted; command, dns and service volumes keep their order, which can
@@ -49,6 +68,7 @@
 
 #include "arca/crypto.h"
 #include "arca/encode.h"
+#include "arca/intel.h"
 #include "arca/policy.h"
 
 #define CANON_MAX ((size_t)64 << 20)
@@ -194,6 +214,85 @@ fail:
 	return NULL;
 }
 
+static json_t *hex_or_null(int has, const uint8_t *p, size_t n)
+{
+	char hex[ARCA_HEX_LEN(48)];
+	if (!has)
+		return json_null();
+	if (n > 48)
+		return NULL;
+	arca_hex_encode(p, n, hex);
+	return json_string(hex);
+}
+
+static json_t *int_or_null(int v)
+{
+	return v < 0 ? json_null() : json_integer(v);
+}
+
+static json_t *status_or_null(int v)
+{
+	if (v < 0)
+		return json_null();
+	return str(arca_tcb_status_name(v));
+}
+
+static json_t *snp_json(const struct arca_snp_policy *p)
+{
+	static const char *const products[] = {NULL, "Milan", "Genoa", "Turin"};
+	static const char *const parts[ARCA_SNP_TCB_NPARTS] = {"bootloader", "tee", "snp", "microcode"};
+	json_t *o = json_object(), *tcb = NULL;
+	if (!o || p->product < 0 || p->product > 3)
+		goto fail;
+	if (set(o, "measurement", hex_or_null(p->has_measurement, p->measurement, 48)) < 0 ||
+	    set(o, "host_data", hex_or_null(p->has_host_data, p->host_data, 32)) < 0 ||
+	    set(o, "id_key_digest", hex_or_null(p->has_id_key_digest, p->id_key_digest, 48)) < 0 ||
+	    set(o, "debug", json_boolean(p->debug)) < 0 ||
+	    set(o, "product", p->product ? json_string(products[p->product]) : json_null()) < 0 ||
+	    set(o, "min_tcb", tcb = json_object()) < 0)
+		goto fail;
+	for (int i = 0; i < ARCA_SNP_TCB_NPARTS; i++)
+		if (set(tcb, parts[i], int_or_null(p->min_tcb[i])) < 0)
+			goto fail;
+	return o;
+fail:
+	json_decref(o);
+	return NULL;
+}
+
+static json_t *tdx_json(const struct arca_tdx_policy *p)
+{
+	json_t *o = json_object();
+	if (!o || set(o, "mrtd", hex_or_null(p->has_mrtd, p->mrtd, 48)) < 0 ||
+	    set(o, "mrconfigid", hex_or_null(p->has_mrconfigid, p->mrconfigid, 48)) < 0 ||
+	    set(o, "debug", json_boolean(p->debug)) < 0 || set(o, "min_tcb_status", status_or_null(p->min_tcb_status)) < 0)
+		goto fail;
+	for (int i = 0; i < 4; i++) {
+		char key[8] = "rtmr0";
+		key[4] = (char)('0' + i);
+		if (set(o, key, hex_or_null(p->has_rtmr[i], p->rtmr[i], 48)) < 0)
+			goto fail;
+	}
+	return o;
+fail:
+	json_decref(o);
+	return NULL;
+}
+
+static json_t *sgx_json(const struct arca_sgx_policy *p)
+{
+	json_t *o = json_object();
+	if (!o || set(o, "mrenclave", hex_or_null(p->has_mrenclave, p->mrenclave, 32)) < 0 ||
+	    set(o, "mrsigner", hex_or_null(p->has_mrsigner, p->mrsigner, 32)) < 0 ||
+	    set(o, "isvprodid", int_or_null(p->isvprodid)) < 0 || set(o, "min_isvsvn", int_or_null(p->min_isvsvn)) < 0 ||
+	    set(o, "debug", json_boolean(p->debug)) < 0 || set(o, "min_tcb_status", status_or_null(p->min_tcb_status)) < 0)
+		goto fail;
+	return o;
+fail:
+	json_decref(o);
+	return NULL;
+}
+
 static json_t *service_json(const struct arca_service *s)
 {
 	json_t *o = json_object(), *plat = NULL, *vols = NULL;
@@ -207,7 +306,10 @@ static json_t *service_json(const struct arca_service *s)
 			goto fail;
 	} else if (set(o, "measurement", json_null()) < 0)
 		goto fail;
-	if (set(o, "platform", plat = json_object()) < 0 || (s->platform_sim && set(plat, "sim", json_object()) < 0))
+	if (set(o, "platform", plat = json_object()) < 0 || (s->platform_sim && set(plat, "sim", json_object()) < 0) ||
+	    (s->platform_snp && set(plat, "sev-snp", snp_json(&s->snp)) < 0) ||
+	    (s->platform_tdx && set(plat, "tdx", tdx_json(&s->tdx)) < 0) ||
+	    (s->platform_sgx && set(plat, "sgx", sgx_json(&s->sgx)) < 0))
 		goto fail;
 	if (set(o, "volumes", vols = json_array()) < 0)
 		goto fail;

@@ -44,7 +44,9 @@ int arca_sim_evidence_verify(const uint8_t *in, size_t len, struct arca_sim_evid
  *            ok: payload = evidence; else payload = reason (text) */
 #define ARCA_LAS_REQ_MAGIC "ALR1"
 #define ARCA_LAS_REQ_LEN 68
-#define ARCA_LAS_MAX_RESP 4096
+/* Room for the largest hardware envelope (evidence_hw.h) with a u16
+ * length; a length above it is refused as malformed. */
+#define ARCA_LAS_MAX_RESP (3 + (60u << 10))
 
 /* Client side: connects to the socket, sends the request, returns the
  * evidence (caller frees *ev with free()). On refusal the LAS's reason is

@@ -76,6 +76,48 @@ struct arca_volume_def {
 	int line, col;
 };
 
+/* Constraints a service puts on hardware evidence (design.md, platform:).
+ * A has_ flag of 0 means "not constrained"; the parser fills every field
+ * (absent numbers as -1). What each field is compared with, and how, is
+ * documented in include/arca/evidence_hw.h, which checks them. */
+enum arca_snp_tcb_part {
+	ARCA_SNP_TCB_BOOTLOADER = 0,
+	ARCA_SNP_TCB_TEE,
+	ARCA_SNP_TCB_SNP,
+	ARCA_SNP_TCB_MICROCODE,
+	ARCA_SNP_TCB_NPARTS
+};
+
+struct arca_snp_policy {
+	int has_measurement, has_host_data, has_id_key_digest;
+	uint8_t measurement[48];   /* launch measurement */
+	uint8_t host_data[32];
+	uint8_t id_key_digest[48];
+	int min_tcb[ARCA_SNP_TCB_NPARTS]; /* 0..255 each, -1: no minimum */
+	int debug;                 /* 1: a guest policy that allows debugging is accepted */
+	int product;               /* 0: any; else enum arca_snp_product (snp.h): 1 Milan, 2 Genoa, 3 Turin */
+};
+
+struct arca_tdx_policy {
+	int has_mrtd, has_mrconfigid;
+	int has_rtmr[4];
+	uint8_t mrtd[48];
+	uint8_t rtmr[4][48];
+	uint8_t mrconfigid[48];
+	int debug;                 /* 1: a TD whose attributes say DEBUG is accepted */
+	int min_tcb_status;        /* enum arca_tcb_status (intel.h), -1: no minimum */
+};
+
+struct arca_sgx_policy {
+	int has_mrenclave, has_mrsigner;
+	uint8_t mrenclave[32];
+	uint8_t mrsigner[32];
+	int isvprodid;             /* 0..65535, -1: not given (then no mrsigner either) */
+	int min_isvsvn;            /* 0..65535, -1: not given */
+	int debug;                 /* 1: a debug enclave is accepted */
+	int min_tcb_status;        /* enum arca_tcb_status (intel.h), -1: no minimum */
+};
+
 struct arca_service {
 	char *name;
 	char **command;       /* argv, may contain placeholders */
@@ -83,6 +125,12 @@ struct arca_service {
 	uint8_t measurement[32];
 	int has_measurement;
 	int platform_sim;     /* platform: {sim: {}} listed */
+	int platform_snp;     /* platform: {sev-snp: {...}} listed; constraints in snp */
+	int platform_tdx;
+	int platform_sgx;
+	struct arca_snp_policy snp;
+	struct arca_tdx_policy tdx;
+	struct arca_sgx_policy sgx;
 	struct arca_kv *env;
 	size_t nenv;
 	struct arca_kv *files; /* key = absolute path, value = content */

@@ -14,7 +14,9 @@
 #include "arca/buf.h"
 
 #define ARCA_NONCE_LEN 32
-#define ARCA_MAX_BODY (1u << 20)          /* largest request body CAS reads */
+/* Largest request body CAS reads: a policy of ARCA_POLICY_MAX_BYTES grows
+ * when escaped as a JSON string (quotes, backslashes, newlines). */
+#define ARCA_MAX_BODY (2u << 20)
 #define ARCA_MAX_EVIDENCE (64u << 10)
 /* Largest encoded struct arca_config (the JSON inside the sealed box):
  * CAS refuses to render more, the shield sizes its reply buffer by it. */

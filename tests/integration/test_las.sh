@@ -2,8 +2,9 @@
 # test_las.sh: arca-las as its users see it: the ready line and key files of
 # CONTRACTS.md, a fingerprint that survives restarts, evidence that verifies
 # for the asking process, refusals (exec-able socket, bad request, slow
-# client, second daemon, unsupported platform, loose key permissions), and
-# a clean stop on SIGTERM.
+# client, second daemon, unsupported platform, loose key permissions), many
+# more requests at once than it serves at once (they wait, none is
+# refused), and a clean stop on SIGTERM.
 set -uo pipefail
 
 B=${ARCA_BUILD:-}
@@ -120,9 +121,99 @@ PY
   if [[ $out == verified* && $took -lt 3000 ]]; then pass "served during a slow client (${took} ms)"; else fail "slow client blocked others (${took} ms): $out"; fi
   wait "$slow"
   grep -q 'status 1' "$tmp/slow" && grep -q 'no complete request' "$tmp/err" && pass "slow client timed out: $(cat "$tmp/slow")" || fail "slow client: $(cat "$tmp/slow")"
+
+  # More requests than LAS serves at once: 64 connections hold every
+  # thread (they send nothing yet), then 100 clients of this user and 400
+  # more requests arrive; they must wait (beyond the accept queue in the
+  # socket's backlog) and all be answered once the 64 send theirs.
+  out=$(python3 - "$sock" "$client" <<'PY'
+import socket, subprocess, sys, time
+sock, client = sys.argv[1], sys.argv[2]
+req = b"ALR1" + bytes(64)
+def conn():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(20)
+    s.connect(sock)
+    return s
+def status(s):
+    try:
+        hdr = s.recv(3, socket.MSG_WAITALL)
+        n = hdr[1] | hdr[2] << 8
+        body = s.recv(n, socket.MSG_WAITALL)
+        return hdr[0] if len(body) == n else -1
+    except (OSError, IndexError):
+        return -1
+holders = [conn() for _ in range(64)]
+time.sleep(0.3)
+procs = [subprocess.Popen([client, sock], stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(100)]
+eager = []
+for _ in range(400):
+    s = conn(); s.sendall(req); eager.append(s)
+time.sleep(0.5)
+for s in holders:
+    s.sendall(req)
+granted = sum(status(s) == 0 for s in holders + eager)
+outs = [p.communicate()[0].decode() for p in procs]
+verified = sum(p.returncode == 0 and o.startswith("verified") for p, o in zip(procs, outs))
+print("granted=%d/464 clients=%d/100" % (granted, verified))
+for o in outs:
+    if not o.startswith("verified"):
+        print("client: " + o.strip()); break
+PY
+)
+  if [[ $out == "granted=464/464 clients=100/100"* ]]; then pass "564 requests at once, all answered after waiting: $out"; else fail "requests beyond the limit: $out"; fi
+  grep -q "wait in the socket's backlog" "$tmp/err" && pass "LAS stopped accepting while full" || fail "LAS never stopped accepting while full"
+
+  # Fair turns: with every thread busy and 300 requests of root waiting, a
+  # request of another user is served at the next free thread, not last.
+  if [[ $(id -u) -eq 0 ]] && command -v setpriv >/dev/null && id nobody >/dev/null 2>&1; then
+    n0=$(wc -l <"$tmp/err")
+    out=$(python3 - "$sock" "$client" "$(id -u nobody)" "$(id -g nobody)" <<'PY'
+import socket, subprocess, sys, time
+sock, client, uid, gid = sys.argv[1:5]
+req = b"ALR1" + bytes(64)
+def conn():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(20)
+    s.connect(sock)
+    return s
+holders = [conn() for _ in range(64)]
+time.sleep(0.3)
+eager = []
+for _ in range(300):
+    s = conn(); s.sendall(req); eager.append(s)
+other = subprocess.Popen(["setpriv", "--reuid", uid, "--regid", gid, "--clear-groups", client, sock],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+time.sleep(0.5)
+for s in holders:
+    s.sendall(req)
+for s in holders + eager:
+    try: s.recv(4096)
+    except OSError: pass
+print(other.communicate()[0].decode().strip())
+PY
+)
+    pos=$(tail -n "+$((n0 + 1))" "$tmp/err" | grep 'request pid=' | grep -n "uid=$(id -u nobody) " | cut -d: -f1 | head -n 1)
+    if [[ $out == verified* && -n $pos && $pos -le 128 ]]; then pass "another user's request served at turn $pos of 365, not after root's 300 waiting"
+    else fail "fairness: request of nobody at turn '${pos}' of 365: $out"; fi
+  fi
 else
-  echo "SKIP (part): python3 not found; bad-request and slow-client checks not run"
+  echo "SKIP (part): python3 not found; bad-request, slow-client and waiting checks not run"
 fi
+
+# --- 100 concurrent requests of one user: none refused ---
+pids=()
+for i in $(seq 100); do
+  "$client" "$sock" >"$tmp/many.$i" 2>&1 &
+  pids+=($!)
+done
+nok=0
+for i in "${!pids[@]}"; do
+  wait "${pids[$i]}" && grep -q '^verified ' "$tmp/many.$((i + 1))" && nok=$((nok + 1))
+done
+if [[ $nok -eq 100 ]]; then pass "100 concurrent requests of one user all verified"; else
+  fail "100 concurrent requests: $nok verified; e.g. $(grep -hv '^verified' "$tmp"/many.* | head -n 1)"; fi
+grep -q 'too many requests\|LAS is busy' "$tmp/err" && fail "LAS refused a request for load" || pass "no request refused for load"
 
 # --- a second daemon is refused while the first runs ---
 "$las" --state "$tmp/state2" --socket "$sock" >"$tmp/out2" 2>"$tmp/err2"

@@ -21,6 +21,15 @@
 #define A64 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define FPR_B "SHA256:gbY32PzSxtpjWeaWMROhFw3nleS3JbhNHgtM/Z7FjOk"
 
+/* 48-, 32-byte values as hex, for hardware constraints. */
+#define H48 "7699e6ac12ccdfd1dfac70e649ce1f046cb2afbb003438f4cdddfe2ccbe182fa5ffbe8dcdb930454324e10c52c788980"
+#define H48B "b07af9620f3b839b47996422ddec6058338951d984e312115131ea82705eaf5b6bdf8a9ece31a5a608eb0cf2e4872b01"
+#define H48C "a1f3930413247bb38cfc171579ea3c12d5fe4901f0c792f63fd75d98f1ef827c23500644e0e692e6be917f9050d3d38c"
+#define H32 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define H32B "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+/* A service head with its platform left open: append "    platform: ...\n". */
+#define SVC_NOPLAT "services:\n  - name: api\n    command: [/bin/true]\n    measurement: " MEAS "\n"
+
 /* A service that is valid on its own, for cases about something else. */
 #define SVC_HEAD "services:\n  - name: api\n    command: [/bin/true]\n    measurement: " MEAS "\n    platform: {sim: {}}\n"
 
@@ -209,8 +218,280 @@ static void test_full_example_file(void **state)
 	assert_true(p->has_predecessor);
 	assert_int_equal(p->nowners, 2);
 	assert_true(arca_policy_service(p, "worker")->platform_sim);
+	const struct arca_service *api = arca_policy_service(p, "api");
+	assert_true(api->platform_sim && api->platform_snp && api->platform_tdx && !api->platform_sgx);
+	assert_int_equal(api->snp.product, 2);
+	assert_int_equal(api->snp.min_tcb[ARCA_SNP_TCB_SNP], 23);
+	assert_true(api->tdx.has_rtmr[0] && api->tdx.has_rtmr[1] && !api->tdx.has_rtmr[2]);
+	assert_int_equal(api->tdx.min_tcb_status, 0);
+	const struct arca_service *worker = arca_policy_service(p, "worker");
+	assert_true(worker->platform_tdx && worker->platform_sgx && !worker->platform_snp);
+	assert_true(worker->tdx.has_rtmr[2] && !worker->tdx.has_rtmr[0]);
+	assert_int_equal(worker->sgx.min_isvsvn, 3);
 	arca_policy_free(p);
 	arca_buf_free(&b);
+}
+
+/* ---- hardware platform constraints ---- */
+
+static const char hw_all[] =
+	"name: hw\n"
+	"services:\n"
+	"  - name: api\n"
+	"    command: [/bin/api]\n"
+	"    measurement: " MEAS "\n"
+	"    platform:\n"
+	"      sim: {}\n"
+	"      sev-snp:\n"
+	"        measurement: " H48 "\n"
+	"        host_data: " H32 "\n"
+	"        id_key_digest: " H48B "\n"
+	"        min_tcb: {bootloader: 3, tee: 0, snp: 8, microcode: 115}\n"
+	"        debug: true\n"
+	"        product: Genoa\n"
+	"      tdx:\n"
+	"        mrtd: " H48 "\n"
+	"        rtmr0: " H48B "\n"
+	"        rtmr3: " H48C "\n"
+	"        mrconfigid: " H48C "\n"
+	"        debug: false\n"
+	"        min_tcb_status: SWHardeningNeeded\n"
+	"      sgx:\n"
+	"        mrenclave: " H32 "\n"
+	"        mrsigner: " H32B "\n"
+	"        isvprodid: 65535\n"
+	"        min_isvsvn: 0\n"
+	"        debug: true\n"
+	"        min_tcb_status: OutOfDate\n";
+
+static void unhex(const char *h, uint8_t *out, size_t n)
+{
+	size_t got = 0;
+	assert_int_equal(arca_hex_decode(h, strlen(h), out, n, &got), 0);
+	assert_int_equal(got, n);
+}
+
+static void test_hw_constraints_parse(void **state)
+{
+	(void)state;
+	uint8_t a48[48], b48[48], c48[48], a32[32], b32[32];
+	unhex(H48, a48, 48);
+	unhex(H48B, b48, 48);
+	unhex(H48C, c48, 48);
+	unhex(H32, a32, 32);
+	unhex(H32B, b32, 32);
+	struct arca_policy *p = parse_ok(hw_all);
+	const struct arca_service *s = &p->services[0];
+	assert_true(s->platform_sim);
+	assert_true(s->platform_snp);
+	assert_true(s->platform_tdx);
+	assert_true(s->platform_sgx);
+
+	assert_true(s->snp.has_measurement);
+	assert_memory_equal(s->snp.measurement, a48, 48);
+	assert_true(s->snp.has_host_data);
+	assert_memory_equal(s->snp.host_data, a32, 32);
+	assert_true(s->snp.has_id_key_digest);
+	assert_memory_equal(s->snp.id_key_digest, b48, 48);
+	assert_int_equal(s->snp.min_tcb[ARCA_SNP_TCB_BOOTLOADER], 3);
+	assert_int_equal(s->snp.min_tcb[ARCA_SNP_TCB_TEE], 0);
+	assert_int_equal(s->snp.min_tcb[ARCA_SNP_TCB_SNP], 8);
+	assert_int_equal(s->snp.min_tcb[ARCA_SNP_TCB_MICROCODE], 115);
+	assert_int_equal(s->snp.debug, 1);
+	assert_int_equal(s->snp.product, 2); /* Genoa */
+
+	assert_true(s->tdx.has_mrtd);
+	assert_memory_equal(s->tdx.mrtd, a48, 48);
+	assert_true(s->tdx.has_rtmr[0]);
+	assert_memory_equal(s->tdx.rtmr[0], b48, 48);
+	assert_false(s->tdx.has_rtmr[1]);
+	assert_false(s->tdx.has_rtmr[2]);
+	assert_true(s->tdx.has_rtmr[3]);
+	assert_memory_equal(s->tdx.rtmr[3], c48, 48);
+	assert_true(s->tdx.has_mrconfigid);
+	assert_memory_equal(s->tdx.mrconfigid, c48, 48);
+	assert_int_equal(s->tdx.debug, 0);
+	assert_int_equal(s->tdx.min_tcb_status, 1); /* SWHardeningNeeded */
+
+	assert_true(s->sgx.has_mrenclave);
+	assert_memory_equal(s->sgx.mrenclave, a32, 32);
+	assert_true(s->sgx.has_mrsigner);
+	assert_memory_equal(s->sgx.mrsigner, b32, 32);
+	assert_int_equal(s->sgx.isvprodid, 65535);
+	assert_int_equal(s->sgx.min_isvsvn, 0);
+	assert_int_equal(s->sgx.debug, 1);
+	assert_int_equal(s->sgx.min_tcb_status, 4); /* OutOfDate */
+	arca_policy_free(p);
+}
+
+static void test_hw_constraint_defaults(void **state)
+{
+	(void)state;
+	/* only what is required: everything else unconstrained, debug refused */
+	struct arca_policy *p = parse_ok("name: d\n" SVC_NOPLAT "    platform:\n"
+					 "      sev-snp: {measurement: " H48 "}\n"
+					 "      tdx: {mrtd: " H48 "}\n"
+					 "      sgx: {mrsigner: " H32 ", isvprodid: 0, min_isvsvn: 2}\n");
+	const struct arca_service *s = &p->services[0];
+	assert_false(s->platform_sim);
+	assert_true(s->platform_snp && s->platform_tdx && s->platform_sgx);
+	assert_false(s->snp.has_host_data || s->snp.has_id_key_digest);
+	for (int i = 0; i < ARCA_SNP_TCB_NPARTS; i++)
+		assert_int_equal(s->snp.min_tcb[i], -1);
+	assert_int_equal(s->snp.debug, 0);
+	assert_int_equal(s->snp.product, 0);
+	for (int i = 0; i < 4; i++)
+		assert_false(s->tdx.has_rtmr[i]);
+	assert_false(s->tdx.has_mrconfigid);
+	assert_int_equal(s->tdx.debug, 0);
+	assert_int_equal(s->tdx.min_tcb_status, -1);
+	assert_false(s->sgx.has_mrenclave);
+	assert_int_equal(s->sgx.isvprodid, 0);
+	assert_int_equal(s->sgx.min_isvsvn, 2);
+	assert_int_equal(s->sgx.debug, 0);
+	assert_int_equal(s->sgx.min_tcb_status, -1);
+	arca_policy_free(p);
+
+	/* min_tcb with a subset, upper-case hex */
+	p = parse_ok("name: d\n" SVC_NOPLAT "    platform: {sev-snp: {measurement: \"7699E6AC12CCDFD1DFAC70E649CE1F046CB2AFBB003438F4CDDDFE2CCBE182FA5FFBE8DCDB930454324E10C52C788980\", min_tcb: {snp: 22}}}\n");
+	uint8_t a48[48];
+	unhex(H48, a48, 48);
+	assert_memory_equal(p->services[0].snp.measurement, a48, 48);
+	assert_int_equal(p->services[0].snp.min_tcb[ARCA_SNP_TCB_SNP], 22);
+	assert_int_equal(p->services[0].snp.min_tcb[ARCA_SNP_TCB_BOOTLOADER], -1);
+	arca_policy_free(p);
+}
+
+/* design.md's own example, with real values where it shows "…". */
+static const char design_hw[] = "name: payroll\n"
+				"services:\n"
+				"  - name: api\n"
+				"    command: [/usr/bin/python3, /app/server.py]\n"
+				"    measurement: " MEAS "\n"
+				"    platform:                  # evidence this service may present; any one listed\n"
+				"      sim: {}\n"
+				"      sev-snp: {measurement: \"" H48 "\", min_tcb: {bootloader: 3, tee: 0, snp: 8, microcode: 115}, debug: false}\n"
+				"      tdx: {mrtd: \"" H48B "\", rtmr: [\"" H48C "\", \"" H48 "\"]}\n";
+
+static const char design_hw_keys[] = "name: payroll\n"
+				     "services:\n"
+				     "  - name: api\n"
+				     "    command: [/usr/bin/python3, /app/server.py]\n"
+				     "    measurement: " MEAS "\n"
+				     "    platform:\n"
+				     "      tdx:\n"
+				     "        rtmr1: " H48 "\n"
+				     "        rtmr0: " H48C "\n"
+				     "        mrtd: " H48B "\n"
+				     "        debug: false\n"
+				     "      sev-snp:\n"
+				     "        min_tcb: {microcode: 115, snp: 8, tee: 0, bootloader: 3}\n"
+				     "        measurement: " H48 "\n"
+				     "      sim:\n";
+
+static void test_hw_design_example_spellings(void **state)
+{
+	(void)state;
+	struct arca_policy *p = parse_ok(design_hw);
+	const struct arca_service *s = &p->services[0];
+	uint8_t a48[48], c48[48];
+	unhex(H48, a48, 48);
+	unhex(H48C, c48, 48);
+	assert_true(s->platform_sim && s->platform_snp && s->platform_tdx);
+	assert_true(s->tdx.has_rtmr[0] && s->tdx.has_rtmr[1]);
+	assert_false(s->tdx.has_rtmr[2] || s->tdx.has_rtmr[3]);
+	assert_memory_equal(s->tdx.rtmr[0], c48, 48);
+	assert_memory_equal(s->tdx.rtmr[1], a48, 48);
+	arca_policy_free(p);
+
+	/* the list and the keys mean the same, and hash alike */
+	uint8_t h1[32], h2[32];
+	hash_of(design_hw, h1);
+	hash_of(design_hw_keys, h2);
+	assert_memory_equal(h1, h2, 32);
+}
+
+/* The canonical form of a policy with every hardware field; the hash was
+ * computed independently (Python hashlib over this string). */
+static const char hw_kat_canonical[] =
+	"{\"access\":null,\"name\":\"hw\",\"predecessor\":null,\"secrets\":[],\"services\":[{\"command\":[\"/bin/api\"],"
+	"\"environment\":{},\"files\":{},\"measurement\":\"" MEAS "\",\"name\":\"api\",\"platform\":{"
+	"\"sev-snp\":{\"debug\":true,\"host_data\":\"" H32 "\",\"id_key_digest\":\"" H48B "\",\"measurement\":\"" H48 "\","
+	"\"min_tcb\":{\"bootloader\":3,\"microcode\":115,\"snp\":8,\"tee\":0},\"product\":\"Genoa\"},"
+	"\"sgx\":{\"debug\":true,\"isvprodid\":65535,\"min_isvsvn\":0,\"min_tcb_status\":\"OutOfDate\",\"mrenclave\":\"" H32 "\","
+	"\"mrsigner\":\"" H32B "\"},"
+	"\"sim\":{},"
+	"\"tdx\":{\"debug\":false,\"min_tcb_status\":\"SWHardeningNeeded\",\"mrconfigid\":\"" H48C "\",\"mrtd\":\"" H48 "\","
+	"\"rtmr0\":\"" H48B "\",\"rtmr1\":null,\"rtmr2\":null,\"rtmr3\":\"" H48C "\"}},"
+	"\"volumes\":[]}],\"tolerate\":[],\"version\":1,\"volumes\":[]}";
+static const char hw_kat_hash[] = "0f142bb8c6d4aad7c7d34c6f015054aefcfb850e0dbc18ff9f3a0a11d3940682";
+
+static void test_hw_canonical_known_answer(void **state)
+{
+	(void)state;
+	struct arca_policy *p = parse_ok(hw_all);
+	struct arca_buf b;
+	arca_buf_init(&b, 0, 1);
+	assert_int_equal(arca_policy_canonical(p, &b), 0);
+	assert_string_equal((char *)b.p, hw_kat_canonical);
+	uint8_t h[32];
+	char hex[65];
+	assert_int_equal(arca_policy_hash(p, h), 0);
+	arca_hex_encode(h, 32, hex);
+	assert_string_equal(hex, hw_kat_hash);
+	arca_buf_free(&b);
+	arca_policy_free(p);
+}
+
+/* Every hardware field changes the hash, and no two changes hash alike. */
+static void test_hw_hash_changes_with_every_field(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *from, *to;
+	} edits[] = {
+		{"      sim: {}\n", ""},
+		{"        measurement: " H48 "\n        host", "        measurement: " H48C "\n        host"},
+		{"host_data: " H32, "host_data: " H32B},
+		{"id_key_digest: " H48B, "id_key_digest: " H48C},
+		{"bootloader: 3", "bootloader: 4"},
+		{"tee: 0", "tee: 1"},
+		{"snp: 8", "snp: 9"},
+		{"microcode: 115", "microcode: 116"},
+		{"min_tcb: {bootloader: 3, tee: 0, snp: 8, microcode: 115}", "min_tcb: {bootloader: 3, tee: 0, snp: 8}"},
+		{"        debug: true\n        product", "        debug: false\n        product"},
+		{"product: Genoa", "product: Milan"},
+		{"        product: Genoa\n", ""},
+		{"        mrtd: " H48, "        mrtd: " H48B},
+		{"rtmr0: " H48B, "rtmr1: " H48B},
+		{"rtmr3: " H48C, "rtmr3: " H48},
+		{"mrconfigid: " H48C, "mrconfigid: " H48B},
+		{"        debug: false\n", "        debug: true\n"},
+		{"min_tcb_status: SWHardeningNeeded", "min_tcb_status: UpToDate"},
+		{"        mrenclave: " H32 "\n", ""},
+		{"mrsigner: " H32B, "mrsigner: " H32},
+		{"isvprodid: 65535", "isvprodid: 65534"},
+		{"min_isvsvn: 0", "min_isvsvn: 1"},
+		{"        debug: true\n        min_tcb_status: OutOfDate", "        min_tcb_status: OutOfDate"},
+		{"min_tcb_status: OutOfDate", "min_tcb_status: ConfigurationNeeded"},
+	};
+	enum { NE = sizeof edits / sizeof edits[0] };
+	uint8_t base[32], h[NE][32];
+	hash_of(hw_all, base);
+	for (size_t i = 0; i < NE; i++) {
+		const char *at = strstr(hw_all, edits[i].from);
+		if (!at)
+			fail_msg("edit %zu: '%s' not found", i, edits[i].from);
+		char y[4096];
+		size_t pre = (size_t)(at - hw_all);
+		snprintf(y, sizeof y, "%.*s%s%s", (int)pre, hw_all, edits[i].to, at + strlen(edits[i].from));
+		hash_of(y, h[i]);
+		if (memcmp(h[i], base, 32) == 0)
+			fail_msg("edit '%s' -> '%s' did not change the hash", edits[i].from, edits[i].to);
+		for (size_t j = 0; j < i; j++)
+			if (memcmp(h[i], h[j], 32) == 0)
+				fail_msg("edits %zu and %zu hash alike", i, j);
+	}
 }
 
 /* ---- refusals ---- */
@@ -291,12 +572,102 @@ static const struct bad bads[] = {
 	{"relative volume path", "name: s\nvolumes: [{name: v}]\n" SVC_HEAD "    volumes: [{name: v, path: data}]\n", 8, 31,
 	 "is not absolute"},
 	{"bad volume mode", "name: s\nvolumes: [{name: v, mode: plain}]\n", 2, 27, "unknown mode 'plain'"},
-	{"sev-snp refused", "name: s\nservices:\n  - name: api\n    platform:\n      sev-snp: {measurement: \"00\"}\n", 5, 7,
-	 "cannot verify sev-snp evidence yet"},
-	{"tdx refused", "name: s\nservices:\n  - name: api\n    platform: {sim: {}, tdx: {}}\n", 4, 25,
-	 "cannot verify tdx evidence yet"},
-	{"sgx refused", "name: s\nservices:\n  - name: api\n    platform: {sgx: {}}\n", 4, 16, "cannot verify sgx evidence yet"},
+	{"sev-snp measurement too short", "name: s\nservices:\n  - name: api\n    platform:\n      sev-snp: {measurement: \"00\"}\n", 5,
+	 30, "measurement of the sev-snp constraint of service 'api' must be 96 hex digits (48 bytes)"},
+	{"tdx without mrtd", "name: s\nservices:\n  - name: api\n    platform: {sim: {}, tdx: {}}\n", 4, 30,
+	 "the tdx constraint of service 'api' has no mrtd"},
+	{"sgx names no enclave", "name: s\nservices:\n  - name: api\n    platform: {sgx: {}}\n", 4, 21,
+	 "the sgx constraint of service 'api' names no enclave"},
 	{"unknown platform", "name: s\nservices:\n  - name: api\n    platform: {azure: {}}\n", 4, 16, "unknown platform 'azure'"},
+	/* hardware constraints: every field and every error */
+	{"sev-snp unknown field", "name: s\n" SVC_NOPLAT "    platform:\n      sev-snp:\n        measurement: " H48 "\n        vmpl: 0\n",
+	 9, 9, "unknown key 'vmpl' in the sev-snp constraint; the keys of the sev-snp constraint are measurement, host_data"},
+	{"sev-snp unknown field (flow)", "name: s\n" SVC_NOPLAT "    platform: {sev-snp: {measurement: " H48 ", policy: 0}}\n", 6,
+	 137, "unknown key 'policy' in the sev-snp constraint"},
+	{"sev-snp missing measurement", "name: s\n" SVC_NOPLAT "    platform: {sev-snp: {debug: false}}\n", 6, 25,
+	 "the sev-snp constraint of service 'api' has no measurement"},
+	{"sev-snp empty value", "name: s\n" SVC_NOPLAT "    platform:\n      sev-snp:\n", 7, 7,
+	 "the sev-snp constraint of service 'api' has no measurement"},
+	{"sev-snp not a mapping", "name: s\n" SVC_NOPLAT "    platform: {sev-snp: [" H48 "]}\n", 6, 25,
+	 "the sev-snp constraint must be a mapping with the keys measurement"},
+	{"sev-snp measurement not hex", "name: s\n" SVC_NOPLAT "    platform: {sev-snp: {measurement: " H32 H32 "zz" "}}\n", 6, 39,
+	 "must be 96 hex digits (48 bytes)"},
+	{"sev-snp measurement 97 digits", "name: s\n" SVC_NOPLAT "    platform: {sev-snp: {measurement: " H48 "0}}\n", 6, 39,
+	 "must be 96 hex digits"},
+	{"sev-snp host_data wrong length", "name: s\n" SVC_NOPLAT "    platform: {sev-snp: {measurement: " H48 ", host_data: " H48 "}}\n", 6,
+	 148, "host_data of the sev-snp constraint of service 'api' must be 64 hex digits (32 bytes)"},
+	{"sev-snp id_key_digest wrong length", "name: s\n" SVC_NOPLAT "    platform:\n      sev-snp:\n        measurement: " H48 "\n        id_key_digest: " H32 "\n",
+	 9, 24, "id_key_digest of the sev-snp constraint of service 'api' must be 96 hex digits"},
+	{"sev-snp min_tcb unknown part", "name: s\n" SVC_NOPLAT "    platform:\n      sev-snp:\n        measurement: " H48 "\n        min_tcb: {bootloader: 3, fmc: 1}\n",
+	 9, 34, "unknown key 'fmc' in min_tcb of the sev-snp constraint; the keys of min_tcb of the sev-snp constraint are bootloader, tee, snp, microcode"},
+	{"sev-snp min_tcb too big", "name: s\n" SVC_NOPLAT "    platform:\n      sev-snp:\n        measurement: " H48 "\n        min_tcb: {microcode: 256}\n",
+	 9, 30, "microcode of the sev-snp min_tcb constraint of service 'api' must be a whole number from 0 to 255"},
+	{"sev-snp min_tcb negative", "name: s\n" SVC_NOPLAT "    platform:\n      sev-snp:\n        measurement: " H48 "\n        min_tcb: {snp: -1}\n",
+	 9, 24, "snp of the sev-snp min_tcb constraint of service 'api' must be a whole number from 0 to 255"},
+	{"sev-snp min_tcb leading zero", "name: s\n" SVC_NOPLAT "    platform:\n      sev-snp:\n        measurement: " H48 "\n        min_tcb: {tee: 08}\n",
+	 9, 24, "must be a whole number from 0 to 255"},
+	{"sev-snp min_tcb quoted", "name: s\n" SVC_NOPLAT "    platform:\n      sev-snp:\n        measurement: " H48 "\n        min_tcb: {tee: \"8\"}\n",
+	 9, 24, "tee of the sev-snp min_tcb constraint of service 'api' is a quoted string"},
+	{"sev-snp min_tcb not a mapping", "name: s\n" SVC_NOPLAT "    platform:\n      sev-snp:\n        measurement: " H48 "\n        min_tcb: 3\n",
+	 9, 18, "min_tcb of the sev-snp constraint must be a mapping with the keys bootloader, tee, snp, microcode"},
+	{"sev-snp debug yes", "name: s\n" SVC_NOPLAT "    platform:\n      sev-snp:\n        measurement: " H48 "\n        debug: yes\n",
+	 9, 16, "debug of the sev-snp constraint of service 'api' must be true or false"},
+	{"sev-snp debug quoted", "name: s\n" SVC_NOPLAT "    platform:\n      sev-snp:\n        measurement: " H48 "\n        debug: \"false\"\n",
+	 9, 16, "must be true or false (unquoted)"},
+	{"sev-snp unknown product", "name: s\n" SVC_NOPLAT "    platform:\n      sev-snp:\n        measurement: " H48 "\n        product: Rome\n",
+	 9, 18, "product 'Rome' of the sev-snp constraint of service 'api' is unknown; use Milan, Genoa or Turin"},
+	{"sev-snp product wrong case", "name: s\n" SVC_NOPLAT "    platform:\n      sev-snp:\n        measurement: " H48 "\n        product: genoa\n",
+	 9, 18, "product 'genoa'"},
+	{"duplicate sev-snp", "name: s\n" SVC_NOPLAT "    platform:\n      sev-snp: {measurement: " H48 "}\n      sev-snp: {measurement: " H48 "}\n",
+	 8, 7, "duplicate key 'sev-snp' in platform (first at line 7, column 7)"},
+	{"sev-snp duplicate field", "name: s\n" SVC_NOPLAT "    platform:\n      sev-snp:\n        measurement: " H48 "\n        measurement: " H48B "\n",
+	 9, 9, "duplicate key 'measurement' in the sev-snp constraint (first at line 8, column 9)"},
+	{"tdx unknown field", "name: s\n" SVC_NOPLAT "    platform:\n      tdx:\n        mrtd: " H48 "\n        mrseam: " H48 "\n",
+	 9, 9, "unknown key 'mrseam' in the tdx constraint; the keys of the tdx constraint are mrtd, rtmr (a list of up to 4)"},
+	{"tdx rtmr9", "name: s\n" SVC_NOPLAT "    platform:\n      tdx:\n        mrtd: " H48 "\n        rtmr4: " H48 "\n",
+	 9, 9, "unknown key 'rtmr4' in the tdx constraint"},
+	{"tdx mrtd short", "name: s\n" SVC_NOPLAT "    platform:\n      tdx: {mrtd: " H32 "}\n", 7, 19,
+	 "mrtd of the tdx constraint of service 'api' must be 96 hex digits (48 bytes)"},
+	{"tdx rtmr2 short", "name: s\n" SVC_NOPLAT "    platform:\n      tdx:\n        mrtd: " H48 "\n        rtmr2: abc\n",
+	 9, 16, "rtmr2 of the tdx constraint of service 'api' must be 96 hex digits"},
+	{"tdx rtmr list item short", "name: s\n" SVC_NOPLAT "    platform:\n      tdx:\n        mrtd: " H48 "\n        rtmr:\n          - " H48 "\n          - " H32 "\n",
+	 11, 13, "rtmr1 of the tdx constraint of service 'api' must be 96 hex digits"},
+	{"tdx rtmr list too long", "name: s\n" SVC_NOPLAT "    platform:\n      tdx:\n        mrtd: " H48 "\n        rtmr: [" H48 ", " H48 ", " H48 ", " H48 ", " H48 "]\n",
+	 9, 15, "rtmr of the tdx constraint of service 'api' lists 5 values; give 1 to 4"},
+	{"tdx rtmr list empty", "name: s\n" SVC_NOPLAT "    platform:\n      tdx:\n        mrtd: " H48 "\n        rtmr: []\n",
+	 9, 15, "lists 0 values"},
+	{"tdx rtmr not a list", "name: s\n" SVC_NOPLAT "    platform:\n      tdx:\n        mrtd: " H48 "\n        rtmr: " H48 "\n",
+	 9, 15, "rtmr of the tdx constraint of service 'api' must be a list of up to 4 values (rtmr0 first), not a single value"},
+	{"tdx rtmr and rtmr1", "name: s\n" SVC_NOPLAT "    platform:\n      tdx:\n        mrtd: " H48 "\n        rtmr: [" H48 "]\n        rtmr1: " H48 "\n",
+	 10, 9, "has both rtmr and rtmr1; use the list rtmr: [...] or the keys rtmr0 to rtmr3, not both"},
+	{"tdx mrconfigid short", "name: s\n" SVC_NOPLAT "    platform:\n      tdx:\n        mrtd: " H48 "\n        mrconfigid: 00\n",
+	 9, 21, "mrconfigid of the tdx constraint of service 'api' must be 96 hex digits"},
+	{"tdx debug 1", "name: s\n" SVC_NOPLAT "    platform:\n      tdx:\n        mrtd: " H48 "\n        debug: 1\n",
+	 9, 16, "debug of the tdx constraint of service 'api' must be true or false"},
+	{"tdx unknown status", "name: s\n" SVC_NOPLAT "    platform:\n      tdx:\n        mrtd: " H48 "\n        min_tcb_status: Fine\n",
+	 9, 25, "min_tcb_status 'Fine' of the tdx constraint of service 'api' is not a status to accept"},
+	{"tdx status Revoked", "name: s\n" SVC_NOPLAT "    platform:\n      tdx:\n        mrtd: " H48 "\n        min_tcb_status: Revoked\n",
+	 9, 25, "min_tcb_status 'Revoked'"},
+	{"tdx status wrong case", "name: s\n" SVC_NOPLAT "    platform:\n      tdx:\n        mrtd: " H48 "\n        min_tcb_status: uptodate\n",
+	 9, 25, "min_tcb_status 'uptodate'"},
+	{"sgx unknown field", "name: s\n" SVC_NOPLAT "    platform:\n      sgx:\n        mrenclave: " H32 "\n        isvsvn: 3\n",
+	 9, 9, "unknown key 'isvsvn' in the sgx constraint; the keys of the sgx constraint are mrenclave, mrsigner, isvprodid, min_isvsvn, debug, min_tcb_status"},
+	{"sgx mrenclave long", "name: s\n" SVC_NOPLAT "    platform:\n      sgx: {mrenclave: " H48 "}\n", 7, 24,
+	 "mrenclave of the sgx constraint of service 'api' must be 64 hex digits (32 bytes)"},
+	{"sgx mrsigner alone", "name: s\n" SVC_NOPLAT "    platform:\n      sgx:\n        mrsigner: " H32 "\n        isvprodid: 1\n",
+	 8, 9, "mrsigner of the sgx constraint of service 'api' needs isvprodid: and min_isvsvn: too"},
+	{"sgx isvprodid without mrsigner", "name: s\n" SVC_NOPLAT "    platform:\n      sgx:\n        mrenclave: " H32 "\n        isvprodid: 1\n",
+	 9, 9, "isvprodid of the sgx constraint of service 'api' means something only with mrsigner"},
+	{"sgx min_isvsvn without mrsigner", "name: s\n" SVC_NOPLAT "    platform:\n      sgx:\n        mrenclave: " H32 "\n        min_isvsvn: 1\n",
+	 9, 9, "min_isvsvn of the sgx constraint of service 'api' means something only with mrsigner"},
+	{"sgx isvprodid too big", "name: s\n" SVC_NOPLAT "    platform:\n      sgx:\n        mrsigner: " H32 "\n        isvprodid: 65536\n        min_isvsvn: 0\n",
+	 9, 20, "isvprodid of the sgx constraint of service 'api' must be a whole number from 0 to 65535"},
+	{"sgx min_isvsvn text", "name: s\n" SVC_NOPLAT "    platform:\n      sgx:\n        mrsigner: " H32 "\n        isvprodid: 1\n        min_isvsvn: two\n",
+	 10, 21, "min_isvsvn of the sgx constraint of service 'api' must be a whole number from 0 to 65535"},
+	{"sgx debug on", "name: s\n" SVC_NOPLAT "    platform:\n      sgx: {mrenclave: " H32 ", debug: on}\n", 7, 97,
+	 "debug of the sgx constraint of service 'api' must be true or false"},
+	{"sgx status", "name: s\n" SVC_NOPLAT "    platform:\n      sgx: {mrenclave: " H32 ", min_tcb_status: Good}\n", 7, 106,
+	 "min_tcb_status 'Good' of the sgx constraint"},
 	{"empty platform", "name: s\nservices:\n  - name: api\n    platform: {}\n", 4, 15, "lists no platform"},
 	{"sim with options", "name: s\nservices:\n  - name: api\n    platform: {sim: {debug: true}}\n", 4, 21, "sim takes no options"},
 	{"bad kind", "name: s\nsecrets:\n  - {name: k, kind: password}\n", 3, 21, "unknown kind 'password'"},
@@ -400,7 +771,7 @@ static void test_many_problems_at_once(void **state)
 	static const char y[] = "name: s\n"
 				"services:\n"
 				"  - command: /bin/true\n"
-				"    platform: {tdx: {}}\n"
+				"    platform: {tdx: {mrtd: 00}}\n"
 				"secrets:\n"
 				"  - {kind: binary, value: zz}\n";
 	struct arca_diags ds;
@@ -410,7 +781,7 @@ static void test_many_problems_at_once(void **state)
 	assert_null(p);
 	assert_true(has_diag(&ds, 3, 5, "this service has no name"));
 	assert_true(has_diag(&ds, 3, 14, "command must be a list"));
-	assert_true(has_diag(&ds, 4, 16, "cannot verify tdx evidence yet"));
+	assert_true(has_diag(&ds, 4, 28, "mrtd of the tdx constraint of service '(unnamed)' must be 96 hex digits"));
 	assert_true(has_diag(&ds, 6, 5, "this secret has no name"));
 	assert_true(has_diag(&ds, 6, 27, "must be hex digits"));
 	/* reported in the order of the file */
@@ -916,6 +1287,11 @@ int main(void)
 		cmocka_unit_test(test_design_example),
 		cmocka_unit_test(test_accepts_edge_forms),
 		cmocka_unit_test(test_full_example_file),
+		cmocka_unit_test(test_hw_constraints_parse),
+		cmocka_unit_test(test_hw_constraint_defaults),
+		cmocka_unit_test(test_hw_design_example_spellings),
+		cmocka_unit_test(test_hw_canonical_known_answer),
+		cmocka_unit_test(test_hw_hash_changes_with_every_field),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_many_problems_at_once),
 		cmocka_unit_test(test_long_line_positions),
