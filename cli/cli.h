@@ -34,8 +34,10 @@ const char *cli_las_path(const char *flag);
 int cli_pin_get(const char *addr, char fpr[ARCA_FPR_LEN]) ARCA_MUST_CHECK; /* ARCA_ENOTFOUND when absent */
 int cli_pin_set(const char *addr, const char *fpr) ARCA_MUST_CHECK;
 
-/* Directory of the running arca binary, to find libarca-shield.so beside
- * it (../lib) unless $ARCA_SHIELD names it. */
+/* The shield `arca measure` preloads: $ARCA_SHIELD, else the rule arca-las
+ * uses for its default (exec_check.h: <dir of the binary>/../lib). The
+ * shield's path is part of the measurement, so it must be the one arca-las
+ * preloads. */
 int cli_shield_path(char *out, size_t cap) ARCA_MUST_CHECK;
 
 #define ARCA_DEFAULT_CAS "127.0.0.1:8443"

@@ -2,11 +2,13 @@
  * session's `measurement:` must hold for CMD, with the per-object list that
  * explains why two measurements differ.
  *
- * CMD is started exactly as `arca run` starts it (launch_exec) but with the
- * shield in measure mode: once the loader has mapped everything and the
- * shield has loaded what it loads in attest mode, the shield says so on a
- * socket and waits; we measure it from outside with the code LAS uses,
- * then kill it. main never runs.
+ * CMD is started as arca-las starts it for `arca run` (only LD_PRELOAD and
+ * ARCA_* variables, the shield found by the same rule) but with the shield
+ * in measure mode: once the loader has mapped everything and the shield
+ * has loaded what it loads in attest mode, the shield says so on a socket
+ * and waits; we measure it from outside with the code LAS uses, then kill
+ * it. main never runs. The shield's path is part of the measurement: when
+ * arca-las runs with --shield PATH, measure with ARCA_SHIELD=PATH.
  *
  * --json prints {"measurement": "sha256:<hex>", "objects": [{"path": P,
  * "sha256": "sha256:<hex>"}, ...]}: object digests are written like the

@@ -1,16 +1,25 @@
 /* cmd_run.c: `arca run [--cas ADDR] [--las PATH] --session S --service V
- * [--] [CMD [ARGS]]`, which execs CMD with the shield preloaded in attest
- * mode (CONTRACTS.md, "The shield's environment").
+ * [--] [CMD [ARGS]]`, which asks arca-las to start CMD protected
+ * (CONTRACTS.md, "Trusted launch") and then stands in for it: its exit
+ * status is the program's (128+N when killed by signal N) and SIGINT,
+ * SIGTERM, SIGHUP and SIGQUIT are passed on to it.
  *
- * arca run never sees a secret: the shield attests and receives the
- * configuration inside the program. All it does is check that CMD can
- * carry the shield and hand over where CAS and LAS are. Without CMD, the
- * service's command is read from the session with the owner's identity
- * (GET /v1/sessions/S, policy JSON of lib/policy_json.c). */
+ * arca-las, not arca run, starts the program, with an environment of its
+ * own making: whoever runs arca run controls everything about arca run,
+ * so nothing it could set (LD_PRELOAD, LD_LIBRARY_PATH, …) may reach the
+ * program. arca run never sees a secret either: the shield attests and
+ * receives the configuration inside the program. What arca run adds is
+ * early, readable refusals (a static CMD, an unknown CAS) and the CAS
+ * address as an IP, so that the shield resolves no name before it is
+ * measured. Without CMD, the service's command is read from the session
+ * with the owner's identity (GET /v1/sessions/S, policy JSON of
+ * lib/policy_json.c). */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,12 +33,16 @@
 #include "cli.h"
 #include "launch.h"
 #include "arca/buf.h"
+#include "arca/evidence.h"
 #include "arca/http.h"
+#include "arca/las_launch.h"
 #include "arca/policy.h"
 #include "arca/proto.h"
 #include "arca/x509.h"
 
 #define SESSION_REPLY_MAX ((size_t)4 << 20)
+/* From the request to "started": LAS checks and starts the program. */
+#define LAUNCH_TIMEOUT_S 30
 
 static const char usage_text[] =
 	"arca run [--cas HOST:PORT] [--las PATH] --session S --service V [--] [CMD [ARGS...]]";
@@ -134,24 +147,6 @@ static int numeric_cas(const char *addr, char *out, size_t cap)
 	int n = fam == AF_INET6 ? snprintf(out, cap, "[%s]:%s", ip, port) : snprintf(out, cap, "%s:%s", ip, port);
 	if (n < 0 || (size_t)n >= cap)
 		return cli_fail("CAS address too long");
-	return 0;
-}
-
-/* The shield connects from the program's working directory: pass an
- * absolute path that fits a Unix socket address. */
-static int absolute_las(const char *las, char *out, size_t cap)
-{
-	char cwd[PATH_MAX];
-	int n;
-	if (las[0] == '/') {
-		n = snprintf(out, cap, "%s", las);
-	} else {
-		if (getcwd(cwd, sizeof cwd) == NULL)
-			return cli_fail("cannot find the current directory: %s", strerror(errno));
-		n = snprintf(out, cap, "%s/%s", cwd, las);
-	}
-	if (n < 0 || (size_t)n >= cap || (size_t)n >= sizeof(((struct sockaddr_un *)0)->sun_path))
-		return cli_fail("LAS socket path %s is too long for a Unix socket", las);
 	return 0;
 }
 
@@ -260,11 +255,101 @@ out:
 	return rc;
 }
 
+/* The program's path as LAS needs it: absolute (LAS checks and execs it
+ * from the same directory, but the contract wants no ambiguity). */
+static int absolute_path(const char *path, char *out, size_t cap)
+{
+	char cwd[PATH_MAX];
+	int n;
+	if (path[0] == '/') {
+		n = snprintf(out, cap, "%s", path);
+	} else {
+		if (getcwd(cwd, sizeof cwd) == NULL)
+			return cli_fail("cannot find the current directory: %s", strerror(errno));
+		n = snprintf(out, cap, "%s/%s", cwd, path);
+	}
+	if (n < 0 || (size_t)n >= cap)
+		return cli_fail("the path of %s is too long", path);
+	return 0;
+}
+
+/* The descriptors the program gets: ours, with /dev/null for a closed
+ * one (SCM_RIGHTS cannot carry a closed descriptor), and our directory,
+ * as O_PATH through /proc/self/cwd (which needs no permission on the
+ * directory itself): whether the program may enter it is for the kernel
+ * to decide when LAS's child, as our user, tries. */
+static int launch_fds(int fds[ARCA_LAS_LAUNCH_NFDS])
+{
+	for (int i = 0; i < 3; i++) {
+		if (fcntl(i, F_GETFD) >= 0) {
+			fds[i] = i;
+			continue;
+		}
+		fds[i] = open("/dev/null", i == 0 ? O_RDONLY | O_CLOEXEC : O_WRONLY | O_CLOEXEC);
+		if (fds[i] < 0)
+			return cli_fail("cannot open /dev/null: %s", strerror(errno));
+	}
+	fds[3] = open("/proc/self/cwd", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fds[3] < 0)
+		fds[3] = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fds[3] < 0)
+		return cli_fail("cannot open the current directory: %s", strerror(errno));
+	return 0;
+}
+
+static const int forwarded[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+#define NFORWARDED (sizeof forwarded / sizeof forwarded[0])
+static volatile sig_atomic_t pending[NFORWARDED];
+
+static void note_signal(int sig)
+{
+	for (size_t i = 0; i < NFORWARDED; i++)
+		if (forwarded[i] == sig)
+			pending[i] = 1;
+}
+
+/* Waits for LAS to report the program's end, passing our signals on to it
+ * meanwhile; returns our exit status. Signals are blocked except inside
+ * ppoll, so none is lost between a check and the wait. */
+static int supervise(int conn, pid_t pid, const sigset_t *waitmask)
+{
+	struct arca_errbuf e = {{0}};
+	for (;;) {
+		struct pollfd pfd = {.fd = conn, .events = POLLIN};
+		int pr = ppoll(&pfd, 1, NULL, waitmask);
+		for (size_t i = 0; i < NFORWARDED; i++) {
+			if (pending[i]) {
+				pending[i] = 0;
+				/* Same uid: kill(2) needs no help from LAS. ESRCH is
+				 * a program that just ended; LAS reports that next. */
+				(void)kill(pid, forwarded[i]);
+			}
+		}
+		if (pr < 0 && errno != EINTR)
+			return cli_fail("waiting for arca-las: %s", strerror(errno));
+		if (pr <= 0)
+			continue;
+		uint8_t type;
+		uint32_t v;
+		if (arca_las_reply_read(conn, &type, &v, &e) < 0)
+			return cli_fail("lost arca-las while the program (pid %d) ran: %s; it may still be running",
+					(int)pid, e.msg);
+		if (type == ARCA_LAS_EXITED && v <= 255)
+			return (int)v;
+		if (type == ARCA_LAS_KILLED && v > 0 && v < 128)
+			return 128 + (int)v;
+		return cli_fail("arca-las sent an unexpected report about pid %d (type %u)", (int)pid, type);
+	}
+}
+
 int cmd_run(int argc, char **argv)
 {
 	struct run_opts o;
-	char pin[ARCA_FPR_LEN], cas[300], las[PATH_MAX], path[PATH_MAX], shield[PATH_MAX];
-	struct launch_env le;
+	struct arca_launch_req req;
+	struct arca_errbuf e = {{0}};
+	char pin[ARCA_FPR_LEN], cas[300], path[PATH_MAX], abspath[PATH_MAX];
+	int fds[ARCA_LAS_LAUNCH_NFDS];
+	sigset_t block, waitmask;
 
 	if (parse(argc, argv, &o) < 0)
 		return cli_usage(usage_text);
@@ -280,8 +365,6 @@ int cmd_run(int argc, char **argv)
 		return cli_fail("no pinned key for CAS %s; run arca cas attest %s first", addr, addr);
 	if (rc < 0)
 		return 1;
-	if (absolute_las(cli_las_path(o.las), las, sizeof las) != 0)
-		return 1;
 	char **cmd = o.cmd;
 	if (cmd == NULL) {
 		if (session_command(addr, pin, o.session, o.service, &cmd) != 0)
@@ -291,13 +374,55 @@ int cmd_run(int argc, char **argv)
 	}
 	if (numeric_cas(addr, cas, sizeof cas) != 0)
 		return 1;
-	if (cli_shield_path(shield, sizeof shield) < 0)
+	if (absolute_path(path, abspath, sizeof abspath) != 0)
 		return 1;
-	if (launch_env_init(&le, shield, "attest") < 0 || launch_env_add(&le, "ARCA_CAS", cas) < 0 ||
-	    launch_env_add(&le, "ARCA_CAS_PIN", pin) < 0 || launch_env_add(&le, "ARCA_LAS", las) < 0 ||
-	    launch_env_add(&le, "ARCA_SESSION", o.session) < 0 || launch_env_add(&le, "ARCA_SERVICE", o.service) < 0)
-		return cli_fail("the shield's environment does not fit");
+
+	size_t n = 0;
+	while (cmd[n] != NULL)
+		n++;
+	memset(&req, 0, sizeof req);
+	req.argc = n;
+	req.argv = calloc(n + 1, sizeof(char *));
+	if (req.argv == NULL)
+		return cli_fail("out of memory");
+	req.argv[0] = abspath;
+	for (size_t i = 1; i < n; i++)
+		req.argv[i] = cmd[i];
+	snprintf(req.session, sizeof req.session, "%s", o.session);
+	snprintf(req.service, sizeof req.service, "%s", o.service);
+	snprintf(req.cas, sizeof req.cas, "%s", cas);
+	memcpy(req.cas_pin, pin, sizeof req.cas_pin);
+	if (launch_fds(fds) != 0)
+		return 1;
+
+	/* Blocked from before the launch: a Ctrl-C while LAS starts the
+	 * program waits and is passed on once its pid is known. */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = note_signal;
+	sigemptyset(&block);
+	for (size_t i = 0; i < NFORWARDED; i++) {
+		sigaddset(&block, forwarded[i]);
+		sigaction(forwarded[i], &sa, NULL);
+	}
+	if (sigprocmask(SIG_BLOCK, &block, &waitmask) != 0)
+		return cli_fail("cannot block signals: %s", strerror(errno));
+	for (size_t i = 0; i < NFORWARDED; i++)
+		sigdelset(&waitmask, forwarded[i]);
+
+	uint32_t pid = 0;
 	fflush(NULL);
-	launch_exec(path, cmd, &le);
-	return 1;
+	int conn = arca_las_launch(cli_las_path(o.las), &req, fds, LAUNCH_TIMEOUT_S, &pid, &e);
+	free(req.argv);
+	if (conn == ARCA_EDENIED)
+		return cli_fail("LAS refused to start the program: %s", e.msg);
+	if (conn < 0)
+		return cli_fail("%s", e.msg);
+	/* The program has its own copies now. */
+	for (int i = 0; i < ARCA_LAS_LAUNCH_NFDS; i++)
+		if (fds[i] > 2)
+			close(fds[i]);
+	rc = supervise(conn, (pid_t)pid, &waitmask);
+	close(conn);
+	return rc;
 }

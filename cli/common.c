@@ -21,11 +21,11 @@
 #include "cli.h"
 #include "arca/buf.h"
 #include "arca/crypto.h"
+#include "arca/exec_check.h"
 #include "arca/http.h"
 
 #define PIN_FILE "cas-pins"
 #define PIN_FILE_MAX ((size_t)1 << 20)
-#define SHIELD_NAME "libarca-shield.so"
 
 int cli_fail(const char *fmt, ...)
 {
@@ -47,17 +47,6 @@ int cli_usage(const char *text)
 	fflush(stdout);
 	fprintf(stderr, "arca: usage: %s%s", text, (n > 0 && text[n - 1] == '\n') ? "" : "\n");
 	return 2;
-}
-
-static int copy_str(char *out, size_t cap, const char *s)
-{
-	int n = snprintf(out, cap, "%s", s);
-
-	if (n < 0 || (size_t)n >= cap) {
-		cli_fail("the path %s is too long", s);
-		return ARCA_ETOOBIG;
-	}
-	return 0;
 }
 
 int cli_home(char *out, size_t cap)
@@ -332,50 +321,24 @@ out:
 
 /* ---- shield --------------------------------------------------------------- */
 
-static int regular_file(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 int cli_shield_path(char *out, size_t cap)
 {
 	const char *env = getenv("ARCA_SHIELD");
-	char self[PATH_MAX], cand[PATH_MAX + 64], *slash;
-	ssize_t n;
+	struct arca_errbuf e = {{0}};
 
+	/* An explicit choice that does not pass is an error, never a reason
+	 * to fall back to another library. */
 	if (env != NULL && env[0] != '\0') {
-		/* An explicit choice that does not exist is an error, never a
-		 * reason to fall back to another library. */
-		if (!regular_file(env) || realpath(env, self) == NULL) {
-			cli_fail("ARCA_SHIELD=%s: no such file; point it at libarca-shield.so or unset it", env);
+		if (arca_shield_check(env, out, cap, &e) < 0) {
+			cli_fail("ARCA_SHIELD=%s: %s; point it at the shield arca-las uses (--shield) or unset it", env,
+				 e.msg);
 			return ARCA_ENOTFOUND;
 		}
-		return copy_str(out, cap, self);
+		return 0;
 	}
-	n = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (n <= 0 || (size_t)n >= sizeof self - 1) {
-		cli_fail("cannot find the arca binary through /proc/self/exe; set ARCA_SHIELD to libarca-shield.so");
-		return ARCA_EIO;
+	if (arca_shield_default(out, cap, &e) < 0) {
+		cli_fail("%s; set ARCA_SHIELD to the shield arca-las uses (its --shield)", e.msg);
+		return ARCA_ENOTFOUND;
 	}
-	self[n] = '\0';
-	slash = strrchr(self, '/');
-	if (slash == NULL)
-		return ARCA_EIO;
-	*slash = '\0';
-	snprintf(cand, sizeof cand, "%s/../lib/%s", self, SHIELD_NAME);
-	if (!regular_file(cand)) {
-		snprintf(cand, sizeof cand, "%s/%s", self, SHIELD_NAME);
-		if (!regular_file(cand)) {
-			cli_fail("cannot find %s in %s/../lib or %s; set ARCA_SHIELD to its path", SHIELD_NAME, self,
-				 self);
-			return ARCA_ENOTFOUND;
-		}
-	}
-	if (realpath(cand, self) == NULL) {
-		cli_fail("cannot resolve %s: %s", cand, strerror(errno));
-		return ARCA_EIO;
-	}
-	return copy_str(out, cap, self);
+	return 0;
 }

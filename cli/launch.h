@@ -1,7 +1,12 @@
-/* launch.h: how `arca run` and `arca measure` start a program under the
- * shield. Both go through launch_exec so that the loader sees the same
- * preload and the same (empty) loader environment in both, which is what
- * makes `arca measure` print the measurement LAS will later take. */
+/* launch.h: how `arca measure` starts a program under the shield, and the
+ * checks `arca run` and `arca measure` make before a program is started.
+ *
+ * `arca run` does not start the program itself: arca-las does (CONTRACTS.md
+ * "Trusted launch"), with LD_PRELOAD=<its shield> and nothing else of the
+ * loader's. `arca measure` starts it here the same way (launch_exec: only
+ * LD_PRELOAD and ARCA_* variables) with the shield found by the same rule
+ * (exec_check.h, arca_shield_default), which is what makes it print the
+ * measurement LAS will later take. */
 #ifndef ARCA_CLI_LAUNCH_H
 #define ARCA_CLI_LAUNCH_H
 
@@ -10,9 +15,8 @@
 #include "arca/err.h"
 
 /* Resolves cmd through $PATH as execvp would (a name with '/' is taken as
- * is) and checks that the result can carry the shield: a dynamically
- * linked ELF executable of this machine (PT_INTERP), not setuid/setgid,
- * not a script. On refusal prints one "arca: " line and returns < 0. */
+ * is) and checks that the result can carry the shield (arca_exec_check).
+ * On refusal prints one "arca: " line and returns < 0. */
 int launch_resolve(const char *cmd, char *out, size_t cap) ARCA_MUST_CHECK;
 
 /* The environment for the program: exactly LD_PRELOAD=shield,

@@ -4,9 +4,11 @@
  * The verifier is the gate CAS puts in front of every attestation, so it
  * parses through a cursor, insists on the exact length and on every fixed
  * field, and only then checks the signature. The LAS client is used by the
- * shield before main: it must never hang the protected program, hence the
+ * shield before main (over the channel arca-las gave it at launch) and by
+ * arca-cas (on the socket): it must never hang its caller, hence the
  * timeouts on every socket operation and an overall deadline. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -168,32 +170,20 @@ static const char *io_reason(int rc)
 	}
 }
 
-int arca_las_request(const char *socket_path, const uint8_t report_data[64], uint8_t **ev, size_t *evlen,
-		     struct arca_errbuf *e)
+int arca_las_connect(const char *socket_path, int timeout_s, struct arca_errbuf *e)
 {
-	uint8_t req[ARCA_LAS_REQ_LEN], hdr[LAS_HDR_LEN], *payload = NULL;
 	struct sockaddr_un sa;
-	struct timeval tv = {.tv_sec = LAS_TIMEOUT_S, .tv_usec = 0};
-	struct timespec deadline;
-	size_t plen, i;
-	int fd = -1, rc;
+	struct timeval tv = {.tv_sec = timeout_s, .tv_usec = 0};
+	int fd, rc;
 
-	if (ev != NULL)
-		*ev = NULL;
-	if (evlen != NULL)
-		*evlen = 0;
-	if (socket_path == NULL || report_data == NULL || ev == NULL || evlen == NULL)
-		return arca_errf(e, ARCA_EINVAL, "LAS request: missing argument");
+	if (socket_path == NULL)
+		return arca_errf(e, ARCA_EINVAL, "LAS: no socket path");
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
 	if (socket_path[0] == 0 || strlen(socket_path) >= sizeof(sa.sun_path))
 		return arca_errf(e, ARCA_EINVAL, "LAS socket path \"%.120s\" is empty or longer than %zu bytes",
 				 socket_path, sizeof(sa.sun_path) - 1);
 	memcpy(sa.sun_path, socket_path, strlen(socket_path));
-
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += LAS_TIMEOUT_S;
-
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return arca_errf(e, ARCA_EIO, "LAS: socket: %s", strerror(errno));
@@ -201,7 +191,8 @@ int arca_las_request(const char *socket_path, const uint8_t report_data[64], uin
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
 		rc = arca_errf(e, ARCA_EIO, "LAS: setsockopt: %s", strerror(errno));
-		goto done;
+		close(fd);
+		return rc;
 	}
 	while ((rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa))) < 0 && errno == EINTR)
 		;
@@ -209,34 +200,40 @@ int arca_las_request(const char *socket_path, const uint8_t report_data[64], uin
 		rc = arca_errf(e, errno == EAGAIN ? ARCA_ETIMEOUT : ARCA_ENET,
 			       "cannot connect to arca-las at %s: %s (is arca-las running, and is ARCA_LAS right?)",
 			       socket_path, strerror(errno));
-		goto done;
+		close(fd);
+		return rc;
 	}
+	return fd;
+}
 
+/* One "ALR1" exchange on a connected fd; where names the LAS in messages. */
+static int evidence_exchange(int fd, const char *where, const uint8_t report_data[64], uint8_t **ev, size_t *evlen,
+			     struct arca_errbuf *e)
+{
+	uint8_t req[ARCA_LAS_REQ_LEN], hdr[LAS_HDR_LEN], *payload = NULL;
+	struct timespec deadline;
+	size_t plen, i;
+	int rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += LAS_TIMEOUT_S;
 	memcpy(req, ARCA_LAS_REQ_MAGIC, 4);
 	memcpy(req + 4, report_data, 64);
 	rc = send_all(fd, req, sizeof(req), &deadline);
-	if (rc < 0) {
-		rc = arca_errf(e, rc, "LAS at %s: sending the request failed: %s", socket_path, io_reason(rc));
-		goto done;
-	}
+	if (rc < 0)
+		return arca_errf(e, rc, "LAS %s: sending the request failed: %s", where, io_reason(rc));
 	rc = recv_all(fd, hdr, sizeof(hdr), &deadline);
-	if (rc < 0) {
-		rc = arca_errf(e, rc, "LAS at %s: reading the answer failed: %s", socket_path, io_reason(rc));
-		goto done;
-	}
+	if (rc < 0)
+		return arca_errf(e, rc, "LAS %s: reading the answer failed: %s", where, io_reason(rc));
 	plen = (size_t)hdr[1] | ((size_t)hdr[2] << 8);
-	if (plen > ARCA_LAS_MAX_RESP - LAS_HDR_LEN || (hdr[0] == 0 && plen == 0)) {
-		rc = arca_errf(e, ARCA_ENET, "LAS at %s: answer with a bad length (%zu bytes)", socket_path, plen);
-		goto done;
-	}
+	if (plen > ARCA_LAS_MAX_RESP - LAS_HDR_LEN || (hdr[0] == 0 && plen == 0))
+		return arca_errf(e, ARCA_ENET, "LAS %s: answer with a bad length (%zu bytes)", where, plen);
 	payload = malloc(plen + 1);
-	if (payload == NULL) {
-		rc = arca_errf(e, ARCA_ENOMEM, "LAS: out of memory");
-		goto done;
-	}
+	if (payload == NULL)
+		return arca_errf(e, ARCA_ENOMEM, "LAS: out of memory");
 	rc = recv_all(fd, payload, plen, &deadline);
 	if (rc < 0) {
-		rc = arca_errf(e, rc, "LAS at %s: reading the answer failed: %s", socket_path, io_reason(rc));
+		rc = arca_errf(e, rc, "LAS %s: reading the answer failed: %s", where, io_reason(rc));
 		goto done;
 	}
 	if (hdr[0] != 0) {
@@ -256,7 +253,54 @@ int arca_las_request(const char *socket_path, const uint8_t report_data[64], uin
 	rc = 0;
 done:
 	free(payload);
-	if (fd >= 0)
+	return rc;
+}
+
+int arca_las_request(const char *socket_path, const uint8_t report_data[64], uint8_t **ev, size_t *evlen,
+		     struct arca_errbuf *e)
+{
+	char where[140];
+	int fd, rc;
+
+	if (ev != NULL)
+		*ev = NULL;
+	if (evlen != NULL)
+		*evlen = 0;
+	if (socket_path == NULL || report_data == NULL || ev == NULL || evlen == NULL)
+		return arca_errf(e, ARCA_EINVAL, "LAS request: missing argument");
+	fd = arca_las_connect(socket_path, LAS_TIMEOUT_S, e);
+	if (fd < 0)
+		return fd;
+	snprintf(where, sizeof where, "at %.120s", socket_path);
+	rc = evidence_exchange(fd, where, report_data, ev, evlen, e);
+	close(fd);
+	return rc;
+}
+
+int arca_las_request_fd(int fd, const uint8_t report_data[64], uint8_t **ev, size_t *evlen, struct arca_errbuf *e)
+{
+	struct timeval tv = {.tv_sec = LAS_TIMEOUT_S, .tv_usec = 0};
+	int rc;
+
+	if (ev != NULL)
+		*ev = NULL;
+	if (evlen != NULL)
+		*evlen = 0;
+	if (fd < 0 || report_data == NULL || ev == NULL || evlen == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return arca_errf(e, ARCA_EINVAL, "LAS request: missing argument");
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
+		rc = arca_errf(e, ARCA_EIO,
+			       "the channel to arca-las (descriptor %d) is not a socket: %s; start protected programs "
+			       "with `arca run`",
+			       fd, strerror(errno));
 		close(fd);
+		return rc;
+	}
+	rc = evidence_exchange(fd, "(launch channel)", report_data, ev, evlen, e);
+	close(fd);
 	return rc;
 }

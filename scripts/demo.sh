@@ -20,6 +20,12 @@ echo "files on disk; it does NOT protect against a malicious kernel or kernel"
 echo "module, firmware, side channels or physical attacks."
 
 step "Starting arca-las (Local Attestation Service, software mode) in $tmp"
+echo "arca-las starts every protected program itself (arca run only asks it"
+echo "to), so that nothing the caller sets (LD_PRELOAD, LD_LIBRARY_PATH, ...)"
+echo "reaches the program. It needs kernel.yama.ptrace_scope >= 1: otherwise"
+echo "another process of the same user could ptrace or write the memory of a"
+echo "protected program in the moment before it makes itself non-dumpable."
+echo "(Raise it with: sysctl -w kernel.yama.ptrace_scope=1)"
 arca_start_las "$tmp"
 echo "LAS platform key: $LAS_FPR"
 
@@ -48,7 +54,9 @@ sed -e "s|@DEMO@|$demo|" -e "s|@MEASUREMENT@|$measurement|" \
 echo "(the value itself is never shown: not to the owner, not in any log)"
 
 step "Running the demo under arca, with a host variable the operator set (FOO=bar)"
-echo "The program gets the password through its environment and through an"
+echo "arca-las starts it as this user with an environment of its own making;"
+echo "FOO and PYTHONPATH never reach it. The program gets the password"
+echo "through its environment (the session's) and through an"
 echo "injected /etc/demo/app.ini (served from memory, never on disk), and"
 echo "prints only SHA-256 hashes of what it got:"
 FOO=bar PYTHONPATH=/tmp/evil "$arca" run --session demo --service app -- "$demo"

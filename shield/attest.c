@@ -4,7 +4,8 @@
  * CAS's error codes are translated here because the CAS detail sent to an
  * unauthenticated caller (which the shield is) is deliberately generic.
  * The ephemeral X25519 private key and the decrypted configuration exist
- * only in secret memory and are wiped before this returns. */
+ * only in mlocked memory (arca_secret_alloc; memfd_secret comes with the
+ * memory shield) and are wiped before this returns. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,15 +128,17 @@ struct arca_config *shield_attest(const struct shield_env *env)
 	/* 2. ephemeral key and report data. */
 	a.priv = arca_secret_alloc(32);
 	if (a.priv == NULL)
-		fail(&a, "cannot allocate secret memory for the attestation key");
+		fail(&a, "cannot allocate locked memory for the attestation key");
 	if (arca_x25519_keygen(a.pub, a.priv) < 0)
 		fail(&a, "cannot generate the attestation key");
 	if (arca_report_data(nonce.nonce, a.pub, env->session, env->service, rd) < 0)
 		fail(&a, "cannot compute the report data");
 
-	/* 3. evidence from LAS, which measures this process now. */
+	/* 3. evidence from the arca-las that started us, over the channel it
+	 * gave us; it measures this process now. One request per launch:
+	 * the channel is closed whatever the answer. */
 	memset(&req, 0, sizeof req);
-	if (arca_las_request(env->las, rd, &req.evidence, &req.evidence_len, &e) < 0)
+	if (arca_las_request_fd(env->las_fd, rd, &req.evidence, &req.evidence_len, &e) < 0)
 		fail(&a, "%s", e.msg);
 
 	/* 4. evidence to CAS, configuration back, sealed to our key. */

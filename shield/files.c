@@ -3,9 +3,9 @@
  *
  * Each open of an injected path gets a fresh memfd holding a copy, sealed
  * so that nobody can change it, positioned at 0; the copy lives only as
- * long as the program keeps the descriptor. The originals stay in secret
- * memory. Writing is refused with EROFS, as on a read-only file system.
- * Every other path goes to libc untouched.
+ * long as the program keeps the descriptor. The originals stay in mlocked
+ * memory (arca_secret_alloc). Writing is refused with EROFS, as on a
+ * read-only file system. Every other path goes to libc untouched.
  *
  * Limits (by design of interposition): a program that makes system calls
  * itself (syscall(2), io_uring, static binaries) or reaches the file
@@ -77,7 +77,7 @@ void shield_files_install(const struct arca_config *cfg)
 		if (why != NULL)
 			break;
 		files[i].path = strdup(norm);
-		/* Secret memory even for an empty file: one code path. */
+		/* Locked memory even for an empty file: one code path. */
 		files[i].data = arca_secret_alloc(fe->len > 0 ? fe->len : 1);
 		files[i].len = fe->len;
 		files[i].time = now;

@@ -1,8 +1,10 @@
 /* shield.h: the parts of libarca-shield.so, the runtime preloaded into a
  * protected program.
  *
- * start.c takes over __libc_start_main, reads the shield's environment and
- * runs one of two modes before main; attest.c talks to CAS and LAS;
+ * guard.c runs first (a constructor of the highest priority): it makes an
+ * attesting process non-dumpable and checks how it was started; start.c
+ * takes over __libc_start_main, reads the shield's environment and runs
+ * one of two modes before main; attest.c talks to CAS and LAS;
  * files.c serves injected files from memory; state.c holds the one global
  * context (design: the shield is the exception to "no global state") and
  * the real libc functions the interposers forward to. Nothing here is
@@ -27,12 +29,12 @@
 #define SHIELD_REFUSED_STATUS 78
 __attribute__((noreturn)) void shield_refuse(const char *fmt, ...) ARCA_PRINTF(1, 2);
 
-/* What `arca run` / `arca measure` told the shield (CONTRACTS.md). */
+/* What arca-las (attest) or `arca measure` told the shield (CONTRACTS.md). */
 struct shield_env {
 	char mode[16];
 	char cas[300];
 	char pin[ARCA_FPR_LEN];
-	char las[108];
+	int las_fd; /* the launch channel to arca-las, close-on-exec */
 	char session[ARCA_NAME_MAX + 1];
 	char service[ARCA_NAME_MAX + 1];
 	int measure_fd;
@@ -49,7 +51,7 @@ struct arca_config *shield_attest(const struct shield_env *env);
 /* ---- injected files (files.c) ---- */
 struct shield_file {
 	char *path;      /* normalized absolute path */
-	uint8_t *data;   /* arca_secret_alloc memory */
+	uint8_t *data;   /* arca_secret_alloc: mlocked, guarded, not dumped */
 	size_t len;
 	struct timespec time;
 };
@@ -96,6 +98,7 @@ struct shield_state {
 	int real_ready;
 	struct shield_file *files; /* set once before main, read-only after */
 	size_t nfiles;
+	int las_fd; /* ARCA_LAS_FD, checked by guard.c; -1 outside attest mode */
 };
 
 extern struct shield_state shield;

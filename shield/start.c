@@ -100,6 +100,7 @@ static void read_env(struct shield_env *env)
 	char fd[16];
 	memset(env, 0, sizeof(*env));
 	env->measure_fd = -1;
+	env->las_fd = -1;
 	take_var("ARCA_SHIELD_MODE", env->mode, sizeof env->mode, 1);
 	if (strcmp(env->mode, "measure") == 0) {
 		take_var("ARCA_MEASURE_FD", fd, sizeof fd, 1);
@@ -112,7 +113,10 @@ static void read_env(struct shield_env *env)
 	} else if (strcmp(env->mode, "attest") == 0) {
 		take_var("ARCA_CAS", env->cas, sizeof env->cas, 1);
 		take_var("ARCA_CAS_PIN", env->pin, sizeof env->pin, 1);
-		take_var("ARCA_LAS", env->las, sizeof env->las, 1);
+		/* guard.c checked the channel and made it close-on-exec. */
+		env->las_fd = shield.las_fd;
+		if (env->las_fd < 0)
+			shield_refuse("ARCA_LAS_FD is not set; protected programs are started by arca-las: use `arca run`");
 		take_var("ARCA_SESSION", env->session, sizeof env->session, 1);
 		take_var("ARCA_SERVICE", env->service, sizeof env->service, 1);
 		if (!arca_fpr_valid(env->pin))

@@ -38,20 +38,33 @@ int arca_sim_evidence_sign(const struct arca_sim_evidence *ev, const uint8_t las
 int arca_sim_evidence_verify(const uint8_t *in, size_t len, struct arca_sim_evidence *out,
 			     struct arca_errbuf *e) ARCA_MUST_CHECK;
 
-/* LAS wire protocol over its Unix socket (one request per connection):
+/* LAS wire protocol: an evidence request is
  * request  = "ALR1" || report data (64)                    exactly 68 bytes
  * response = status u8 (0 = ok) || u16le length || payload
- *            ok: payload = evidence; else payload = reason (text) */
+ *            ok: payload = evidence; else payload = reason (text)
+ * It is answered in two places (CONTRACTS.md "Trusted launch"):
+ *  - on the channel arca-las hands a program it launched (ARCA_LAS_FD):
+ *    once, for that program, then the channel is closed;
+ *  - on the public socket only for a caller with uid 0 (arca-cas
+ *    attesting itself); anyone else is refused. The launch request that
+ *    shares the public socket is in las_launch.h. */
 #define ARCA_LAS_REQ_MAGIC "ALR1"
 #define ARCA_LAS_REQ_LEN 68
 /* Room for the largest hardware envelope (evidence_hw.h) with a u16
  * length; a length above it is refused as malformed. */
 #define ARCA_LAS_MAX_RESP (3 + (60u << 10))
 
-/* Client side: connects to the socket, sends the request, returns the
- * evidence (caller frees *ev with free()). On refusal the LAS's reason is
- * in e. */
+/* Connects to the LAS socket (close-on-exec); timeout_s bounds connect and
+ * every later send and receive on it. Returns the fd or ARCA_E*. */
+int arca_las_connect(const char *socket_path, int timeout_s, struct arca_errbuf *e) ARCA_MUST_CHECK;
+
+/* Connects to the socket, sends the request, returns the evidence (caller
+ * frees *ev with free()). On refusal the LAS's reason is in e. */
 int arca_las_request(const char *socket_path, const uint8_t report_data[64], uint8_t **ev, size_t *evlen,
 		     struct arca_errbuf *e) ARCA_MUST_CHECK;
+/* The same request over an already connected fd (the launch channel).
+ * Takes fd: it is closed on every path. */
+int arca_las_request_fd(int fd, const uint8_t report_data[64], uint8_t **ev, size_t *evlen,
+			struct arca_errbuf *e) ARCA_MUST_CHECK;
 
 #endif

@@ -22,7 +22,7 @@ ok()   { passes=$((passes + 1)); echo "ok: $*"; }
 bad()  { fails=$((fails + 1)); echo "FAIL: $*"; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 
-arca_start_las "$tmp" || exit 1
+arca_start_las "$tmp" || exit $?
 arca_start_cas "$tmp" --las "$ARCA_LAS" || exit 1
 "$arca" identity create >/dev/null || exit 1
 "$arca" cas attest "$ARCA_CAS" >/dev/null || exit 1
@@ -124,9 +124,10 @@ python3 -c 'import sys; p=sys.argv[1]; b=bytearray(open(p,"rb").read()); i=b.ind
 refused "tampered binary" 'measurement' -- run --service app -- "$tmp/tampered"
 refused "wrong service" 'unknown_service|no such service' -- run --service nosuch -- "$demo"
 refused "wrong session" 'unknown_service|no such session' -- "$arca" run --session nosuch --service app -- "$demo"
-"$ARCA_BUILD/bin/arca-las" --state "$tmp/las2" --socket "$tmp/las2.sock" >"$tmp/las2.out" 2>&1 &
+(arca_las_exec --state "$tmp/las2" --socket "$tmp/las2.sock") >"$tmp/las2.out" 2>&1 &
 LAS2_PID=$!
 arca_wait_ready "$tmp/las2.out" "$LAS2_PID" "second arca-las" || exit 1
+arca_las_unfake "$LAS2_PID"
 refused "unknown platform key" 'platform_untrusted|not trusted' -- run --las "$tmp/las2.sock" --service app -- "$demo"
 
 # Expired nonce: a CAS whose nonces expire at once.

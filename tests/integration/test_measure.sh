@@ -2,8 +2,8 @@
 # test_measure.sh: `arca measure` as an operator uses it (output shapes, a
 # digest recomputable from its own breakdown, one changed byte changes it,
 # host loader variables do not), the programs the launcher refuses
-# (static, script), and the shield's refusals when started without a
-# proper `arca run` (exit 78, main never runs).
+# (static, script), and the shield's refusals when started other than by
+# arca-las (exit 78, main never runs).
 set -uo pipefail
 
 B=${ARCA_BUILD:-}
@@ -123,22 +123,43 @@ fi
 [[ $rc -eq 1 ]] && grep -q 'run arca cas attest' "$tmp/err" && pass "run without a pinned CAS refused" || fail "run without pin: rc $rc $(cat "$tmp/err")"
 
 # --- the shield refuses (78, one line) and main never runs ---
-shield_case() {  # NAME EXPECTED_TEXT ENV…
-  local name=$1 want=$2; shift 2
-  env -i "$@" LD_PRELOAD="$shield" /bin/echo main-ran >"$tmp/s.out" 2>"$tmp/s.err"; local rc=$?
+# shield_case NAME EXPECTED_TEXT [--chan] ENV…: /bin/echo with the shield
+# and exactly ENV; --chan puts one end of a socketpair on fd 3 (what
+# arca-las gives a program it launches).
+shield_case() {
+  local name=$1 want=$2 chan=0; shift 2
+  [[ ${1:-} == --chan ]] && { chan=1; shift; }
+  python3 - "$chan" "LD_PRELOAD=$shield" "$@" >"$tmp/s.out" 2>"$tmp/s.err" </dev/null <<'PY'
+import os, socket, sys
+if sys.argv[1] == "1":
+    a, b = socket.socketpair()
+    os.dup2(b.fileno(), 3)
+    os.set_inheritable(3, True)
+env = dict(kv.split("=", 1) for kv in sys.argv[2:])
+os.execve("/bin/echo", ["/bin/echo", "main-ran"], env)
+PY
+  local rc=$?
   if [[ $rc -eq 78 && ! -s $tmp/s.out && $(wc -l <"$tmp/s.err") -eq 1 ]] && grep -q "^arca: refused: .*$want" "$tmp/s.err"; then
     pass "shield: $name"
   else
     fail "shield: $name: rc $rc out '$(cat "$tmp/s.out")' err '$(cat "$tmp/s.err")'"
   fi
 }
+pin=SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA
 shield_case "no mode" "ARCA_SHIELD_MODE is not set"
 shield_case "unknown mode" "expected attest or measure" ARCA_SHIELD_MODE=debug
-shield_case "attest without CAS" "ARCA_CAS is not set" ARCA_SHIELD_MODE=attest
-shield_case "bad pin" "not a key fingerprint" ARCA_SHIELD_MODE=attest ARCA_CAS=127.0.0.1:1 ARCA_CAS_PIN=x \
-  ARCA_LAS=/nonexistent ARCA_SESSION=s ARCA_SERVICE=v
-shield_case "CAS unreachable" "cannot reach CAS at 127.0.0.1:1" ARCA_SHIELD_MODE=attest ARCA_CAS=127.0.0.1:1 \
-  ARCA_CAS_PIN=SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA ARCA_LAS=/nonexistent ARCA_SESSION=s ARCA_SERVICE=v
+shield_case "attest without a channel to arca-las" "ARCA_LAS_FD is not set" ARCA_SHIELD_MODE=attest
+shield_case "a channel that is no socket" "ARCA_LAS_FD=0 is not a channel to arca-las" ARCA_SHIELD_MODE=attest ARCA_LAS_FD=0
+shield_case "attest without CAS" "ARCA_CAS is not set" --chan ARCA_SHIELD_MODE=attest ARCA_LAS_FD=3
+shield_case "bad pin" "not a key fingerprint" --chan ARCA_SHIELD_MODE=attest ARCA_CAS=127.0.0.1:1 ARCA_CAS_PIN=x \
+  ARCA_LAS_FD=3 ARCA_SESSION=s ARCA_SERVICE=v
+shield_case "CAS unreachable" "cannot reach CAS at 127.0.0.1:1" --chan ARCA_SHIELD_MODE=attest ARCA_CAS=127.0.0.1:1 \
+  ARCA_CAS_PIN=$pin ARCA_LAS_FD=3 ARCA_SESSION=s ARCA_SERVICE=v
+shield_case "a loader variable" "loader variable LD_BIND_NOW" --chan ARCA_SHIELD_MODE=attest LD_BIND_NOW=1 \
+  ARCA_CAS=127.0.0.1:1 ARCA_CAS_PIN=$pin ARCA_LAS_FD=3 ARCA_SESSION=s ARCA_SERVICE=v
+libz=$(ldd "$B/bin/arca" 2>/dev/null | awk '/libz|libyaml|libjansson/ {print $3; exit}')
+shield_case "a second preloaded library" "LD_PRELOAD must name only the shield" --chan ARCA_SHIELD_MODE=attest \
+  "LD_PRELOAD=$shield $libz" ARCA_CAS=127.0.0.1:1 ARCA_CAS_PIN=$pin ARCA_LAS_FD=3 ARCA_SESSION=s ARCA_SERVICE=v
 shield_case "measure without a channel" "cannot signal readiness" ARCA_SHIELD_MODE=measure ARCA_MEASURE_FD=99
 
 if [[ $failures -ne 0 ]]; then

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # test_run.sh: `arca run` against the real daemons, for what test_e2e.sh
-# does not cover: the command taken from the session when CMD is omitted
-# (and refused to a non-owner), a CAS given by host name, a relative LAS
-# path, host shield variables ignored, the program's own exit status, and
-# that the measurement LAS signs for a run is the one `arca measure`
-# printed (the audit log records it).
+# and test_launch.sh do not cover: the command taken from the session when
+# CMD is omitted (and refused to a non-owner), a CAS given by host name, a
+# relative LAS path, host shield variables ignored, the program's own exit
+# status, and that the measurement LAS signs for a run (arca-las starts the
+# program) is the one `arca measure` printed (the audit log records it).
 set -uo pipefail
 : "${ARCA_BUILD:?}" "${ARCA_SRC:?}"
 . "$ARCA_SRC/scripts/daemons.sh"
@@ -22,7 +22,7 @@ failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 pass() { echo "ok: $*"; }
 
-arca_start_las "$tmp" || exit 1
+arca_start_las "$tmp" || exit $?
 arca_start_cas "$tmp" --las "$ARCA_LAS" || exit 1
 "$arca" identity create >/dev/null || exit 1
 "$arca" cas attest "$ARCA_CAS" >/dev/null || exit 1

@@ -405,13 +405,26 @@ static void test_policy_msg(void **state)
 	assert_memory_equal(y.p, yaml, y.len);
 
 	assert_int_equal(arca_msg_policy_encode("a\0b", 3, &b), ARCA_EINVAL);
-	/* Escaping makes the body longer than the YAML: CAS would refuse it. */
-	char *tabs = malloc(ARCA_POLICY_MAX_BYTES);
-	memset(tabs, '\t', ARCA_POLICY_MAX_BYTES);
+	/* A policy of the largest size with a line break every 8 bytes grows
+	 * by an eighth when escaped: the body still fits. */
+	char *big = malloc(ARCA_POLICY_MAX_BYTES);
+	for (size_t i = 0; i < ARCA_POLICY_MAX_BYTES; i++)
+		big[i] = i % 8 == 7 ? '\n' : 'a';
+	arca_buf_free(&b);
+	arca_buf_init(&b, ARCA_MAX_BODY, 0);
+	assert_int_equal(arca_msg_policy_encode(big, ARCA_POLICY_MAX_BYTES, &b), 0);
+	assert_true(b.len > ARCA_POLICY_MAX_BYTES);
+	arca_buf_reset(&y);
+	assert_int_equal(arca_msg_policy_decode(b.p, b.len, &y, &e), 0);
+	assert_int_equal(y.len, ARCA_POLICY_MAX_BYTES);
+	assert_memory_equal(y.p, big, y.len);
+	/* Escaping that makes the body larger than ARCA_MAX_BODY: CAS would
+	 * refuse it, so it is not sent. */
+	memset(big, '\t', ARCA_POLICY_MAX_BYTES);
 	arca_buf_reset(&b);
-	assert_int_equal(arca_msg_policy_encode(tabs, ARCA_POLICY_MAX_BYTES / 2 + 1, &b), ARCA_ETOOBIG);
+	assert_int_equal(arca_msg_policy_encode(big, ARCA_POLICY_MAX_BYTES, &b), ARCA_ETOOBIG);
 	assert_int_equal(b.len, 0);
-	free(tabs);
+	free(big);
 	assert_int_equal(arca_msg_policy_encode("", 0, &b), ARCA_EINVAL);
 	const char *bad[][2] = {
 		{"{\"policy\":\"x\",\"y\":1}", "unknown key \"y\""},
