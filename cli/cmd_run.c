@@ -342,15 +342,25 @@ static int supervise(int conn, pid_t pid, const sigset_t *waitmask)
 	}
 }
 
+static void free_vec(char **v)
+{
+	for (size_t i = 0; v != NULL && v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+}
+
 int cmd_run(int argc, char **argv)
 {
 	struct run_opts o;
 	struct arca_launch_req req;
 	struct arca_errbuf e = {{0}};
 	char pin[ARCA_FPR_LEN], cas[300], path[PATH_MAX], abspath[PATH_MAX];
-	int fds[ARCA_LAS_LAUNCH_NFDS];
+	int fds[ARCA_LAS_LAUNCH_NFDS] = {-1, -1, -1, -1};
+	char **from_session = NULL;
 	sigset_t block, waitmask;
+	int rc = 1;
 
+	memset(&req, 0, sizeof req);
 	if (parse(argc, argv, &o) < 0)
 		return cli_usage(usage_text);
 	if (!arca_name_valid(o.session) || !arca_name_valid(o.service))
@@ -360,31 +370,31 @@ int cmd_run(int argc, char **argv)
 	if (o.cmd != NULL && launch_resolve(o.cmd[0], path, sizeof path) < 0)
 		return 1;
 	const char *addr = cli_cas_addr(o.cas);
-	int rc = cli_pin_get(addr, pin);
-	if (rc == ARCA_ENOTFOUND)
+	int pr = cli_pin_get(addr, pin);
+	if (pr == ARCA_ENOTFOUND)
 		return cli_fail("no pinned key for CAS %s; run arca cas attest %s first", addr, addr);
-	if (rc < 0)
+	if (pr < 0)
 		return 1;
 	char **cmd = o.cmd;
 	if (cmd == NULL) {
-		if (session_command(addr, pin, o.session, o.service, &cmd) != 0)
+		if (session_command(addr, pin, o.session, o.service, &from_session) != 0)
 			return 1;
+		cmd = from_session;
 		if (launch_resolve(cmd[0], path, sizeof path) < 0)
-			return 1;
+			goto out;
 	}
-	if (numeric_cas(addr, cas, sizeof cas) != 0)
-		return 1;
-	if (absolute_path(path, abspath, sizeof abspath) != 0)
-		return 1;
+	if (numeric_cas(addr, cas, sizeof cas) != 0 || absolute_path(path, abspath, sizeof abspath) != 0)
+		goto out;
 
 	size_t n = 0;
 	while (cmd[n] != NULL)
 		n++;
-	memset(&req, 0, sizeof req);
 	req.argc = n;
 	req.argv = calloc(n + 1, sizeof(char *));
-	if (req.argv == NULL)
-		return cli_fail("out of memory");
+	if (req.argv == NULL) {
+		cli_fail("out of memory");
+		goto out;
+	}
 	req.argv[0] = abspath;
 	for (size_t i = 1; i < n; i++)
 		req.argv[i] = cmd[i];
@@ -393,7 +403,7 @@ int cmd_run(int argc, char **argv)
 	snprintf(req.cas, sizeof req.cas, "%s", cas);
 	memcpy(req.cas_pin, pin, sizeof req.cas_pin);
 	if (launch_fds(fds) != 0)
-		return 1;
+		goto out;
 
 	/* Blocked from before the launch: a Ctrl-C while LAS starts the
 	 * program waits and is passed on once its pid is known. */
@@ -405,24 +415,37 @@ int cmd_run(int argc, char **argv)
 		sigaddset(&block, forwarded[i]);
 		sigaction(forwarded[i], &sa, NULL);
 	}
-	if (sigprocmask(SIG_BLOCK, &block, &waitmask) != 0)
-		return cli_fail("cannot block signals: %s", strerror(errno));
+	if (sigprocmask(SIG_BLOCK, &block, &waitmask) != 0) {
+		cli_fail("cannot block signals: %s", strerror(errno));
+		goto out;
+	}
 	for (size_t i = 0; i < NFORWARDED; i++)
 		sigdelset(&waitmask, forwarded[i]);
 
 	uint32_t pid = 0;
 	fflush(NULL);
 	int conn = arca_las_launch(cli_las_path(o.las), &req, fds, LAUNCH_TIMEOUT_S, &pid, &e);
-	free(req.argv);
-	if (conn == ARCA_EDENIED)
-		return cli_fail("LAS refused to start the program: %s", e.msg);
-	if (conn < 0)
-		return cli_fail("%s", e.msg);
+	if (conn == ARCA_EDENIED) {
+		cli_fail("LAS refused to start the program: %s", e.msg);
+		goto out;
+	}
+	if (conn < 0) {
+		cli_fail("%s", e.msg);
+		goto out;
+	}
 	/* The program has its own copies now. */
+	for (int i = 0; i < ARCA_LAS_LAUNCH_NFDS; i++) {
+		if (fds[i] > 2)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+	rc = supervise(conn, (pid_t)pid, &waitmask);
+	close(conn);
+out:
 	for (int i = 0; i < ARCA_LAS_LAUNCH_NFDS; i++)
 		if (fds[i] > 2)
 			close(fds[i]);
-	rc = supervise(conn, (pid_t)pid, &waitmask);
-	close(conn);
+	free(req.argv);
+	free_vec(from_session);
 	return rc;
 }

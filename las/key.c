@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <openssl/bio.h>
@@ -180,7 +181,14 @@ int las_key_open(const char *dir, struct las_key *k, struct arca_errbuf *e)
 	}
 
 	k->priv = arca_secret_alloc(32);
-	ENSURE_GOTO(k->priv != NULL, arca_errf(e, ARCA_ENOMEM, "cannot allocate secret memory for the key"), fail);
+	ENSURE_GOTO(k->priv != NULL, arca_errf(e, ARCA_ENOMEM, "cannot allocate locked memory for the key"), fail);
+	/* arca-las forks the programs it launches: their copy of this page
+	 * reads as zeros, whatever happens between fork and exec. */
+	long ps = sysconf(_SC_PAGESIZE);
+	uintptr_t page = (uintptr_t)k->priv & ~(uintptr_t)((ps > 0 ? ps : 4096) - 1);
+	ENSURE_GOTO(madvise((void *)page, (size_t)(ps > 0 ? ps : 4096), MADV_WIPEONFORK) == 0,
+		    arca_errf(e, ARCA_EIO, "madvise(MADV_WIPEONFORK) on the key's page failed: %s", strerror(errno)),
+		    fail);
 	if (lstat(keypath, &st) == 0) {
 		GUARD_GOTO(load_private(keypath, k->priv, e), fail);
 		ENSURE_GOTO(arca_ed25519_public(k->priv, k->pub) == 0,

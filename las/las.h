@@ -2,7 +2,9 @@
  *
  * key.c owns the platform key (the one secret of the daemon), peer.c
  * decides whether a connection's peer is a process that may be measured
- * and is still the same process afterwards, serve.c answers one request.
+ * and is still the same process afterwards, serve.c answers one request,
+ * launch.c starts a program for `arca run` and answers its one evidence
+ * request (CONTRACTS.md "Trusted launch").
  * main.c holds the accept loop and decides when each request is served. */
 #ifndef ARCA_LAS_H
 #define ARCA_LAS_H
@@ -45,6 +47,8 @@ struct las_peer {
 
 /* SO_PEERCRED of an accepted connection (no pidfd yet). */
 int las_peer_cred(int conn, struct las_peer *p, struct arca_errbuf *e) ARCA_MUST_CHECK;
+/* Pins a child of ours (not yet waited for): pidfd and start time. */
+int las_peer_child(pid_t pid, uid_t uid, gid_t gid, struct las_peer *p, struct arca_errbuf *e) ARCA_MUST_CHECK;
 /* Pins the peer: pidfd and start time, before it is measured. */
 int las_peer_pin(int conn, struct las_peer *p, struct arca_errbuf *e) ARCA_MUST_CHECK;
 /* After measuring: the pinned process is still alive, has the same start
@@ -68,6 +72,7 @@ void las_caches_free(struct las_caches *cs);
 struct las_ctx {
 	const struct las_key *key;
 	struct las_caches *caches;
+	const char *shield; /* real path of the shield launched programs preload */
 };
 
 /* Seconds a client has to send its request, and to take the answer. */
@@ -79,5 +84,24 @@ void las_serve(const struct las_ctx *ctx, int conn, struct las_peer *p);
 /* Sends a refusal (status 1, reason) without blocking, to a connection
  * that will not be served at all (no memory, no thread, shutting down). */
 void las_refuse_now(int conn, const char *reason);
+
+/* Shared by serve.c and launch.c. */
+/* Exactly n bytes within LAS_IO_TIMEOUT_S. */
+int las_read_exact(int fd, uint8_t *p, size_t n, struct arca_errbuf *e) ARCA_MUST_CHECK;
+/* status u8 || u16le length || payload; a text payload made printable. */
+void las_reply(int fd, uint8_t status, const void *payload, size_t n);
+void las_reply_text(int fd, uint8_t status, const char *text);
+/* arca_measure_pid with one of the hash caches when one is free. */
+int las_measure(struct las_caches *cs, pid_t pid, struct arca_measurement *m, struct arca_errbuf *e) ARCA_MUST_CHECK;
+
+/* A launch request (after its header) from the caller uid/gid, with the
+ * descriptors that came with it (all of which it takes, nfds of them):
+ * refused, or the program started and watched by a thread of its own
+ * until it ends. Returns once it is started or refused. */
+void las_launch(const struct las_ctx *ctx, int conn, uid_t uid, gid_t gid, const uint8_t *body, size_t n,
+		int *fds, int nfds);
+/* At shutdown: hangs up every program still running (SIGHUP) and waits up
+ * to seconds for them to end; returns how many are left. */
+int las_launch_stop(int seconds);
 
 #endif

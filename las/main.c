@@ -1,6 +1,6 @@
 /* main.c: arca-las, the Local Attestation Service (sim mode).
  *
- *   arca-las [--state DIR] [--socket PATH] [--platform sim]
+ *   arca-las [--state DIR] [--socket PATH] [--platform sim] [--shield PATH]
  *
  * A foreground daemon: prints the platform key's fingerprint and a ready
  * line on stdout (CONTRACTS.md), logs on stderr, answers each connection
@@ -8,8 +8,16 @@
  * every client is bounded: a deadline for its request, and a cap on the
  * requests served at once. Requests beyond the cap wait rather than fail
  * (a host may start many protected programs at once), shared fairly among
- * users. SIGTERM/SIGINT stop it cleanly (exit 0). */
+ * users. SIGTERM/SIGINT stop it cleanly (exit 0).
+ *
+ * Evidence goes to programs arca-las starts itself (launch.c) and to root;
+ * that only means something if nobody else can reach into a launched
+ * program before its shield makes it non-dumpable, so sim mode needs root
+ * (to start programs as their users, to measure non-dumpable processes)
+ * and Yama's ptrace_scope >= 1, and refuses to start without them. */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -25,7 +33,9 @@
 #include <sys/un.h>
 
 #include "las.h"
+#include "arca/exec_check.h"
 
+#define YAMA_SCOPE "/proc/sys/kernel/yama/ptrace_scope"
 #define DEFAULT_STATE "/var/lib/arca/las"
 #define DEFAULT_SOCKET "/run/arca/las.sock"
 /* Requests served at once (one thread each), requests accepted and
@@ -74,7 +84,9 @@ static int usage(void)
 	fprintf(stderr, "usage: arca-las [--state DIR] [--socket PATH] [--platform sim]\n"
 			"  --state DIR     platform key directory (default " DEFAULT_STATE ")\n"
 			"  --socket PATH   Unix socket to listen on (default " DEFAULT_SOCKET ")\n"
-			"  --platform sim  evidence kind; only sim in this version\n");
+			"  --platform sim  evidence kind; only sim in this version\n"
+			"  --shield PATH   the shield launched programs preload (default: beside this binary,\n"
+			"                  ../lib/" ARCA_SHIELD_NAME "); `arca measure` must use the same\n");
 	return 2;
 }
 
@@ -82,6 +94,32 @@ static int die(const char *msg)
 {
 	fprintf(stderr, "arca-las: %s\n", msg);
 	return 1;
+}
+
+/* Sim mode's promise against other processes of the same user holds only
+ * if none of them can ptrace or write the memory of a launched program in
+ * the moment before its shield makes it non-dumpable. */
+static int check_yama(struct arca_errbuf *e)
+{
+	static const char why[] = "another process of the same user could ptrace or write the memory of a "
+				  "protected program before it protects itself";
+	char buf[16];
+	int fd = open(YAMA_SCOPE, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return arca_errf(e, ARCA_EUNSUPPORTED,
+				 "sim mode refused: this kernel has no Yama LSM (%s: %s), so %s; boot a kernel with "
+				 "Yama and set kernel.yama.ptrace_scope to 1, 2 or 3",
+				 YAMA_SCOPE, strerror(errno), why);
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n < 2 || buf[0] < '0' || buf[0] > '3' || buf[1] != '\n')
+		return arca_errf(e, ARCA_EPARSE, "sim mode refused: cannot read %s", YAMA_SCOPE);
+	if (buf[0] == '0')
+		return arca_errf(e, ARCA_EDENIED,
+				 "sim mode refused: kernel.yama.ptrace_scope is 0, so %s; run sysctl -w "
+				 "kernel.yama.ptrace_scope=1 (or 2, or 3)",
+				 why);
+	return 0;
 }
 
 /* Callers hold conns.mu. A slot exists for every user with a request in,
@@ -367,7 +405,8 @@ static int drain(void)
 
 int main(int argc, char **argv)
 {
-	const char *state = DEFAULT_STATE, *sock = DEFAULT_SOCKET, *platform = "sim";
+	const char *state = DEFAULT_STATE, *sock = DEFAULT_SOCKET, *platform = "sim", *shield_arg = NULL;
+	char shield[PATH_MAX];
 	struct arca_errbuf e = {{0}};
 	struct las_key key;
 	struct las_caches caches;
@@ -382,6 +421,8 @@ int main(int argc, char **argv)
 			dst = &sock;
 		else if (strcmp(argv[i], "--platform") == 0)
 			dst = &platform;
+		else if (strcmp(argv[i], "--shield") == 0)
+			dst = &shield_arg;
 		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
 			return usage() - 2;
 		else
@@ -394,6 +435,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "arca-las: platform \"%s\" refused: hardware evidence (sev-snp, tdx) is not supported "
 				"by this version of arca-las; use --platform sim\n",
 			platform);
+		return 1;
+	}
+
+	if (geteuid() != 0)
+		return die("sim mode needs root: arca-las starts each protected program as the user who asks, and "
+			   "measures it after it has made itself non-dumpable");
+	if (check_yama(&e) < 0)
+		return die(e.msg);
+	if ((shield_arg != NULL ? arca_shield_check(shield_arg, shield, sizeof shield, &e)
+				: arca_shield_default(shield, sizeof shield, &e)) < 0) {
+		fprintf(stderr, "arca-las: %s%s\n", e.msg,
+			shield_arg != NULL ? "" : "; give the shield's path with --shield");
 		return 1;
 	}
 
@@ -415,9 +468,7 @@ int main(int argc, char **argv)
 	fprintf(stderr, "arca-las: sim mode does not protect against a malicious kernel, kernel module or boot "
 			"code: evidence is signed with this host's key and measurements are taken through this "
 			"kernel\n");
-	if (geteuid() != 0)
-		fprintf(stderr, "arca-las: running as uid %u: only processes of this user can be measured\n",
-			(unsigned)geteuid());
+	fprintf(stderr, "arca-las: launched programs preload %s\n", shield);
 	if (las_caches_init(&caches) < 0) {
 		las_key_close(&key, 1);
 		return die("out of memory");
@@ -435,7 +486,7 @@ int main(int argc, char **argv)
 		return die(e.msg);
 	}
 
-	struct las_ctx ctx = {.key = &key, .caches = &caches};
+	struct las_ctx ctx = {.key = &key, .caches = &caches, .shield = shield};
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -498,6 +549,7 @@ int main(int argc, char **argv)
 	close(lfd);
 	remove_socket(sock, &bound);
 	int left = drain();
+	left += las_launch_stop(DRAIN_SECONDS);
 	/* Threads still running may read the key: wipe it but keep it mapped. */
 	las_key_close(&key, left == 0);
 	if (left == 0)

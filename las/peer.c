@@ -99,6 +99,19 @@ static int read_starttime(pid_t pid, unsigned long long *out, struct arca_errbuf
 	return 0;
 }
 
+int las_peer_child(pid_t pid, uid_t uid, gid_t gid, struct las_peer *p, struct arca_errbuf *e)
+{
+	memset(p, 0, sizeof(*p));
+	p->pid = pid;
+	p->uid = uid;
+	p->gid = gid;
+	/* pidfd_open's descriptor is close-on-exec. */
+	p->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (p->pidfd < 0)
+		return arca_errf(e, ARCA_EIO, "cannot pin process %d: %s", (int)pid, strerror(errno));
+	return read_starttime(pid, &p->starttime, e);
+}
+
 int las_peer_pin(int conn, struct las_peer *p, struct arca_errbuf *e)
 {
 	socklen_t len = sizeof p->pidfd;

@@ -1,11 +1,21 @@
-/* serve.c: one LAS request, from the 68 request bytes to the signed answer
- * (wire protocol in include/arca/evidence.h).
+/* serve.c: one request on the public LAS socket: a launch request
+ * ("ALL1", las_launch.h), handed to launch.c, or an evidence request for
+ * the caller itself ("ALR1", evidence.h), from the 68 request bytes to the
+ * signed answer.
+ *
+ * Evidence for the caller is only for root (arca-cas attesting itself):
+ * for anyone else, what LAS could measure now says nothing about what ran
+ * in the process before (CONTRACTS.md "Trusted launch").
  *
  * Runs on its own thread per connection, so the only shared state is the
- * read-only key and the hash caches, each taken by one thread at a time. */
+ * read-only key and the hash caches, each taken by one thread at a time.
+ * Descriptors can come with any request; each is taken with
+ * MSG_CMSG_CLOEXEC, so none can leak into a program LAS starts, and closed
+ * unless a launch takes it. */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -14,9 +24,13 @@
 #include "las.h"
 #include "arca/encode.h"
 #include "arca/evidence.h"
+#include "arca/las_launch.h"
 
 #define REFUSED 1
 #define REASON_MAX 400
+/* More than a launch carries, so that a request with too many is seen as
+ * such rather than cut to four. */
+#define MAX_FDS 8
 
 int las_caches_init(struct las_caches *cs)
 {
@@ -79,6 +93,76 @@ static int read_exact(int fd, uint8_t *p, size_t n, const struct timespec *deadl
 	return 0;
 }
 
+int las_read_exact(int fd, uint8_t *p, size_t n, struct arca_errbuf *e)
+{
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += LAS_IO_TIMEOUT_S;
+	return read_exact(fd, p, n, &deadline, e);
+}
+
+struct fds {
+	int v[MAX_FDS];
+	int n;
+	int lost; /* more than MAX_FDS, or cut by the kernel (MSG_CTRUNC) */
+};
+
+static void fds_close(struct fds *f)
+{
+	for (int i = 0; i < f->n; i++)
+		close(f->v[i]);
+	f->n = 0;
+}
+
+/* read_exact that also takes the descriptors sent with the bytes. */
+static int read_with_fds(int fd, uint8_t *p, size_t n, struct fds *f, const struct timespec *deadline,
+			 struct arca_errbuf *e)
+{
+	while (n > 0) {
+		union {
+			struct cmsghdr h;
+			char buf[CMSG_SPACE(sizeof(int) * MAX_FDS)];
+		} ctl;
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		long left = ms_left(deadline);
+		if (left == 0)
+			return arca_errf(e, ARCA_ETIMEOUT, "no complete request within %d seconds", LAS_IO_TIMEOUT_S);
+		int pr = poll(&pfd, 1, (int)left);
+		if (pr <= 0)
+			continue;
+		struct iovec iov = {.iov_base = p, .iov_len = n};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+				    .msg_controllen = sizeof ctl.buf};
+		ssize_t r = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r < 0)
+			return arca_errf(e, ARCA_EIO, "reading the request: %s", strerror(errno));
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c != NULL; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+				continue;
+			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < k; i++) {
+				int got;
+				memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
+				if (f->n < MAX_FDS) {
+					f->v[f->n++] = got;
+				} else {
+					close(got);
+					f->lost = 1;
+				}
+			}
+		}
+		if (mh.msg_flags & MSG_CTRUNC)
+			f->lost = 1;
+		if (r == 0)
+			return arca_errf(e, ARCA_ENET, "the client closed the connection before a complete request");
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
 static void send_reply(int fd, uint8_t status, const void *payload, size_t n)
 {
 	uint8_t msg[ARCA_LAS_MAX_RESP];
@@ -111,6 +195,18 @@ static size_t clean_reason(const char *in, char *out, size_t cap)
 	return n;
 }
 
+void las_reply(int fd, uint8_t status, const void *payload, size_t n)
+{
+	send_reply(fd, status, payload, n);
+}
+
+void las_reply_text(int fd, uint8_t status, const char *text)
+{
+	char clean[REASON_MAX + 1];
+	size_t n = clean_reason(text, clean, sizeof clean);
+	send_reply(fd, status, clean, n);
+}
+
 void las_refuse_now(int conn, const char *reason)
 {
 	char clean[REASON_MAX + 1];
@@ -135,6 +231,11 @@ static int measure_with_cache(struct las_caches *cs, pid_t pid, struct arca_meas
 	return arca_measure_pid(pid, NULL, m, e);
 }
 
+int las_measure(struct las_caches *cs, pid_t pid, struct arca_measurement *m, struct arca_errbuf *e)
+{
+	return measure_with_cache(cs, pid, m, e);
+}
+
 static void log_line(const struct las_peer *p, const char *meas, const char *outcome, const char *reason)
 {
 	char clean[REASON_MAX + 1];
@@ -143,6 +244,49 @@ static void log_line(const struct las_peer *p, const char *meas, const char *out
 	 * concurrent requests never interleave. */
 	fprintf(stderr, "arca-las: request pid=%d uid=%u measurement=%s %s%s%s\n", (int)p->pid, (unsigned)p->uid,
 		meas, outcome, reason ? ": " : "", reason ? clean : "");
+}
+
+/* The rest of a launch request after its magic; launch.c does the rest. */
+static void serve_launch(const struct las_ctx *ctx, int conn, const struct las_peer *p, struct fds *fds,
+			 const struct timespec *deadline)
+{
+	struct arca_errbuf e = {{0}};
+	uint8_t len[4], extra, *body = NULL;
+
+	if (read_with_fds(conn, len, sizeof len, fds, deadline, &e) < 0)
+		goto refuse;
+	size_t n = (size_t)len[0] | (size_t)len[1] << 8 | (size_t)len[2] << 16 | (size_t)len[3] << 24;
+	if (n == 0 || n > ARCA_LAS_LAUNCH_MAX) {
+		arca_errf(&e, ARCA_ETOOBIG, "launch request of %zu bytes (1 to %u allowed)", n, ARCA_LAS_LAUNCH_MAX);
+		goto refuse;
+	}
+	body = malloc(n);
+	if (body == NULL) {
+		arca_errf(&e, ARCA_ENOMEM, "LAS is out of memory");
+		goto refuse;
+	}
+	if (read_with_fds(conn, body, n, fds, deadline, &e) < 0)
+		goto refuse;
+	if (recv(conn, &extra, 1, MSG_DONTWAIT | MSG_PEEK) > 0) {
+		arca_errf(&e, ARCA_EPARSE, "launch request longer than the %zu bytes it announced", n);
+		goto refuse;
+	}
+	if (fds->lost) {
+		arca_errf(&e, ARCA_EPARSE, "a launch request carries exactly %d descriptors; it had more",
+			  ARCA_LAS_LAUNCH_NFDS);
+		goto refuse;
+	}
+	las_launch(ctx, conn, p->uid, p->gid, body, n, fds->v, fds->n);
+	fds->n = 0; /* taken */
+	free(body);
+	return;
+refuse:
+	fds_close(fds);
+	free(body);
+	las_reply_text(conn, REFUSED, e.msg);
+	char clean[REASON_MAX + 1];
+	clean_reason(e.msg, clean, sizeof clean);
+	fprintf(stderr, "arca-las: launch for pid=%d uid=%u refused: %s\n", (int)p->pid, (unsigned)p->uid, clean);
 }
 
 void las_serve(const struct las_ctx *ctx, int conn, struct las_peer *p)
@@ -159,10 +303,31 @@ void las_serve(const struct las_ctx *ctx, int conn, struct las_peer *p)
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += LAS_IO_TIMEOUT_S;
 
-	if (read_exact(conn, req, sizeof req, &deadline, &e) < 0)
+	struct fds fds = {.n = 0};
+	if (read_with_fds(conn, req, 4, &fds, &deadline, &e) < 0) {
+		fds_close(&fds);
 		goto refuse;
+	}
+	if (memcmp(req, ARCA_LAS_LAUNCH_MAGIC, 4) == 0) {
+		serve_launch(ctx, conn, p, &fds, &deadline);
+		return;
+	}
 	if (memcmp(req, ARCA_LAS_REQ_MAGIC, 4) != 0) {
+		fds_close(&fds);
 		arca_errf(&e, ARCA_EPARSE, "not an arca LAS request (bad magic)");
+		goto refuse;
+	}
+	int rc = read_with_fds(conn, req + 4, sizeof req - 4, &fds, &deadline, &e);
+	int had_fds = fds.n > 0 || fds.lost;
+	fds_close(&fds);
+	if (rc < 0)
+		goto refuse;
+	if (had_fds) {
+		arca_errf(&e, ARCA_EPARSE, "an evidence request carries no descriptors");
+		goto refuse;
+	}
+	if (p->uid != 0) {
+		arca_errf(&e, ARCA_EDENIED, "evidence is only given to programs started through arca run");
 		goto refuse;
 	}
 	/* One request per connection, exactly ARCA_LAS_REQ_LEN bytes. */

@@ -15,6 +15,7 @@
 #include "arca/buf.h"
 #include "arca/crypto.h"
 #include "arca/evidence.h"
+#include "arca/evidence_hw.h"
 #include "arca/http.h"
 #include "arca/proto.h"
 
@@ -31,6 +32,7 @@ struct attest_ctx {
 	struct arca_buf resp;
 	struct arca_buf box;
 	struct arca_buf plain; /* secret */
+	char platform[16];     /* of the evidence sent, for messages */
 };
 
 static void cleanup(struct attest_ctx *a)
@@ -61,7 +63,8 @@ static void fail(struct attest_ctx *a, const char *fmt, ...)
 }
 
 /* What to tell a person about a CAS refusal. */
-static const char *explain(const char *code, const struct shield_env *env, char *buf, size_t cap)
+static const char *explain(const char *code, const struct shield_env *env, const char *platform, char *buf,
+			   size_t cap)
 {
 	const char *S = env->session, *V = env->service;
 	if (strcmp(code, "measurement_mismatch") == 0)
@@ -72,7 +75,10 @@ static const char *explain(const char *code, const struct shield_env *env, char 
 	else if (strcmp(code, "unknown_service") == 0)
 		snprintf(buf, cap, "CAS knows no session %s with a service %s", S, V);
 	else if (strcmp(code, "platform_not_allowed") == 0)
-		snprintf(buf, cap, "service %s of session %s does not allow platform sim", V, S);
+		snprintf(buf, cap,
+			 "service %s of session %s does not accept this platform (%s evidence), or its platform "
+			 "constraints are not met",
+			 V, S, platform[0] ? platform : "sim");
 	else if (strcmp(code, "platform_untrusted") == 0)
 		snprintf(buf, cap,
 			 "CAS does not trust this host's arca-las; add its fingerprint with `arca cas trust-las`");
@@ -97,7 +103,7 @@ __attribute__((noreturn)) static void fail_status(struct attest_ctx *a, const ch
 	char code[64] = "", detail[256] = "", why[400];
 	if (arca_msg_error_decode(a->resp.p, a->resp.len, code, detail) < 0)
 		fail(a, "CAS at %s answered HTTP %d to %s without an error code", a->env->cas, status, step);
-	fail(a, "CAS refused the attestation: %s (%s)", explain(code, a->env, why, sizeof why), code);
+	fail(a, "CAS refused the attestation: %s (%s)", explain(code, a->env, a->platform, why, sizeof why), code);
 }
 
 struct arca_config *shield_attest(const struct shield_env *env)
@@ -144,7 +150,15 @@ struct arca_config *shield_attest(const struct shield_env *env)
 	/* 4. evidence to CAS, configuration back, sealed to our key. */
 	snprintf(req.session, sizeof req.session, "%s", env->session);
 	snprintf(req.service, sizeof req.service, "%s", env->service);
-	snprintf(req.platform, sizeof req.platform, "sim");
+	/* The kind LAS sent (sim, or the hardware envelope of a confidential
+	 * VM); CAS verifies it as that kind and nothing else. */
+	const char *plat = arca_evidence_platform(req.evidence, req.evidence_len);
+	if (plat == NULL) {
+		arca_msg_attest_free(&req);
+		fail(&a, "arca-las sent evidence of a kind this shield does not know");
+	}
+	snprintf(req.platform, sizeof req.platform, "%s", plat);
+	snprintf(a.platform, sizeof a.platform, "%s", plat);
 	memcpy(req.nonce, nonce.nonce, sizeof req.nonce);
 	memcpy(req.pubkey, a.pub, 32);
 	struct arca_buf body;

@@ -5,9 +5,9 @@
  * exec: the caller's check is only a courtesy, LAS's is the one that
  * counts).
  *
- * Nothing here prints; every refusal is one sentence in e. No function
- * allocates, so the checks are usable in a child forked from a threaded
- * process. */
+ * Nothing here prints; every refusal is one sentence in e.
+ * arca_exec_check allocates nothing and takes no lock, so arca-las can run
+ * it in a child forked from its threads, between fork and exec. */
 #ifndef ARCA_EXEC_CHECK_H
 #define ARCA_EXEC_CHECK_H
 

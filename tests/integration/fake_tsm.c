@@ -164,6 +164,17 @@ static void *serve_generation(void *arg)
 		pthread_mutex_unlock(&en->mu);
 		write_all(fd, line, (size_t)n);
 		close(fd);
+		/* The first reader may still hold the pipe open; opening it
+		 * again for writing would pair with that reader, not the next.
+		 * A new pipe under the same name waits for the next reader. */
+		if (k == 0) {
+			char tmp[PATH_MAX + NAME_MAX + 40];
+			path_of(en, ".generation.next", tmp, sizeof tmp);
+			if (mkfifo(tmp, 0600) < 0 || rename(tmp, path) < 0) {
+				logf_("entry %d %s: cannot renew generation: %s", en->index, en->name, strerror(errno));
+				return NULL;
+			}
+		}
 	}
 	return NULL;
 }

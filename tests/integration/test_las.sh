@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # test_las.sh: arca-las as its users see it: the ready line and key files of
 # CONTRACTS.md, a fingerprint that survives restarts, evidence that verifies
-# for the asking process, refusals (exec-able socket, bad request, slow
-# client, second daemon, unsupported platform, loose key permissions), many
-# more requests at once than it serves at once (they wait, none is
-# refused), and a clean stop on SIGTERM.
+# for root asking for itself and is refused to anyone else (programs get it
+# only through a launch, test_launch.sh), the launch request's refusals and
+# the exit status it reports, refusals (exec-able socket, bad request, slow
+# client, second daemon, unsupported platform, loose key permissions, no
+# root, no Yama, a shield others could change), many more requests at once
+# than it serves at once (they wait, none is refused), and a clean stop on
+# SIGTERM.
 set -uo pipefail
 
 B=${ARCA_BUILD:-}
@@ -14,6 +17,10 @@ client=$B/bin/arca-test-las-client
 for f in "$las" "$client"; do
   if [[ ! -x $f ]]; then echo "SKIP: $f is not built"; exit 77; fi
 done
+
+export ARCA_BUILD=$B
+. "${ARCA_SRC:-$(dirname "$0")/../..}/scripts/daemons.sh"
+arca_las_preflight || exit $?
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/arca-las-test.XXXXXX")
 chmod 755 "$tmp"
@@ -34,16 +41,20 @@ sock=$tmp/run/las.sock
 # Starts arca-las in the background; waits for its ready line.
 start_las() {
   rm -f "$tmp/out" "$tmp/err" # a ready line from an earlier start must not count
-  "$las" --state "$state" --socket "$sock" "$@" >"$tmp/out" 2>"$tmp/err" &
+  (arca_las_exec --state "$state" --socket "$sock" "$@") >"$tmp/out" 2>"$tmp/err" &
   las_pid=$!
   for _ in $(seq 100); do
-    grep -q '^ready ' "$tmp/out" 2>/dev/null && return 0
+    grep -q '^ready ' "$tmp/out" 2>/dev/null && { arca_las_unfake "$las_pid"; return 0; }
     kill -0 "$las_pid" 2>/dev/null || break
     sleep 0.1
   done
   echo "arca-las did not become ready; stderr:"; cat "$tmp/err"
   return 1
 }
+
+# arca-las in the foreground, as start_las runs it (behind the simulated
+# Yama file where the kernel has none: ARCA_TEST_FAKE_YAMA=1).
+las_direct() { (arca_las_exec "$@"); }
 
 stop_las() {
   kill -TERM "$las_pid"
@@ -84,6 +95,137 @@ if [[ $rc -eq 0 && $out == verified\ pid=*" las=$fpr self=match" ]]; then pass "
 cpid=$(sed -n 's/^verified pid=\([0-9]*\).*/\1/p' <<<"$out")
 meas=$(sed -n 's/.* measurement=\(sha256:[0-9a-f]*\).*/\1/p' <<<"$out")
 grep -q "request pid=$cpid uid=$(id -u) measurement=$meas granted" "$tmp/err" && pass "request logged" || fail "no log line for pid $cpid"
+
+# --- evidence for the caller is root's only (arca-cas attesting itself) ---
+if command -v setpriv >/dev/null; then
+  out=$(setpriv --reuid=65534 --regid=65534 --clear-groups "$client" "$sock"); rc=$?
+  if [[ $rc -ne 0 && $out == *"evidence is only given to programs started through arca run"* ]]; then
+    pass "uid 65534 asking for evidence of itself is refused"
+  else
+    fail "uid 65534 asking for evidence (rc $rc): $out"
+  fi
+  grep -q "request pid=[0-9]* uid=65534 measurement=- refused: evidence is only given" "$tmp/err" && pass "refusal logged" || fail "no refusal logged"
+fi
+
+# --- launch requests: refusals, descriptors, the reported exit status ---
+if command -v python3 >/dev/null; then
+  nfd0=$(ls "/proc/$las_pid/fd" | wc -l)
+  cat >"$tmp/launch.py" <<'PY'
+import json, os, socket, struct, sys
+sock, what = sys.argv[1], sys.argv[2]
+pin = "SHA256:" + "A" * 43
+def req(argv, cas="127.0.0.1:1"):
+    body = json.dumps({"argv": argv, "session": "s", "service": "v", "cas": cas, "cas_pin": pin}).encode()
+    return b"ALL1" + struct.pack("<I", len(body)) + body
+def fds(n):
+    return [os.open("/dev/null", os.O_RDWR) if i < 3 else os.open(".", os.O_PATH | os.O_DIRECTORY) for i in range(n)][:n]
+def send(data, fdlist):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sock)
+    s.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("%di" % len(fdlist), *fdlist))] if fdlist else [])
+    out = []
+    while True:
+        hdr = s.recv(3, socket.MSG_WAITALL)
+        if len(hdr) < 3:
+            break
+        n = hdr[1] | hdr[2] << 8
+        body = s.recv(n, socket.MSG_WAITALL)
+        if hdr[0] == 1:
+            out.append("refused: " + body.decode())
+            break
+        v = struct.unpack("<I", body)[0]
+        out.append({2: "started", 3: "exited", 4: "killed"}.get(hdr[0], "?%d" % hdr[0]) + " " + str(v if hdr[0] != 2 else "PID"))
+        if hdr[0] != 2:
+            break
+    print("; ".join(out))
+if what == "nofds":
+    send(req(["/bin/true"]), [])
+elif what == "fivefds":
+    send(req(["/bin/true"]), fds(5))
+elif what == "relative":
+    send(req(["true"]), fds(4))
+elif what == "byname":
+    send(req(["/bin/true"], cas="localhost:1"), fds(4))
+elif what == "garbage":
+    send(b"ALL1" + struct.pack("<I", 5) + b"{nope", fds(4))
+elif what == "long":
+    send(b"ALL1" + struct.pack("<I", 1 << 20), fds(4))
+elif what == "alr1fds":
+    send(b"ALR1" + bytes(64), fds(4))
+elif what == "missing":
+    send(req(["/nonexistent/arca-test"]), fds(4))
+elif what == "program":
+    send(req([sys.argv[3]]), fds(4))
+elif what == "program-out":
+    f = fds(4)
+    f[1] = os.open(sys.argv[4], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    send(req([sys.argv[3]]), f)
+PY
+  lcase() {  # lcase NAME EXPECTED ARGS…
+    local name=$1 want=$2; shift 2
+    out=$(python3 "$tmp/launch.py" "$sock" "$@" 2>&1)
+    [[ $out == *"$want"* ]] && pass "launch: $name ($out)" || fail "launch: $name: '$out' (wanted '$want')"
+  }
+  lcase "no descriptors refused" "refused: a launch request carries exactly 4 descriptors" nofds
+  lcase "five descriptors refused" "refused: a launch request carries exactly 4 descriptors" fivefds
+  lcase "relative program refused" "absolute path" relative
+  lcase "CAS by name refused" "IP:PORT" byname
+  lcase "malformed JSON refused" "not valid JSON" garbage
+  lcase "oversized request refused" "launch request of 1048576 bytes" long
+  lcase "descriptors on an evidence request refused" "refused: an evidence request carries no descriptors" alr1fds
+  lcase "missing program refused (checked by LAS, as the caller)" "refused: cannot read /nonexistent/arca-test" missing
+  printf '#!/bin/sh\ntrue\n' >"$tmp/script.sh"; chmod 755 "$tmp/script.sh"
+  lcase "script refused by LAS" "is a script" program "$tmp/script.sh"
+  if command -v cc >/dev/null && printf 'int main(void){return 0;}\n' >"$tmp/st.c" && cc -static -o "$tmp/static" "$tmp/st.c" 2>/dev/null; then
+    lcase "static program refused by LAS" "statically linked" program "$tmp/static"
+  fi
+  # One evidence per launch: a library of the program asks twice on the
+  # channel (its constructor runs before the shield's, so it marks the
+  # channel close-on-exec itself, which LAS insists on). The first answer
+  # is evidence for this process, then the channel is closed.
+  if command -v cc >/dev/null; then
+    cat >"$tmp/twice.c" <<'C'
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+#include <sys/socket.h>
+static const char *ask(void)
+{
+	unsigned char req[68] = "ALR1", hdr[3], body[65536];
+	if (send(3, req, sizeof req, MSG_NOSIGNAL) != (ssize_t)sizeof req)
+		return "cannot send";
+	if (recv(3, hdr, 3, MSG_WAITALL) != 3)
+		return "nothing";
+	size_t n = (size_t)hdr[1] | (size_t)hdr[2] << 8;
+	if (recv(3, body, n, MSG_WAITALL) != (ssize_t)n)
+		return "a cut answer";
+	return hdr[0] == 0 ? "evidence" : "refused";
+}
+__attribute__((constructor)) static void twice(void)
+{
+	fcntl(3, F_SETFD, FD_CLOEXEC);
+	const char *first = ask();
+	printf("first: %s, second: %s\n", first, ask());
+	fflush(stdout);
+}
+void twice_linked(void) {}
+C
+    printf 'void twice_linked(void);\nint main(void){twice_linked();return 0;}\n' >"$tmp/twice-main.c"
+    if ! cc -shared -fPIC -o "$tmp/libtwice.so" "$tmp/twice.c" || ! cc -o "$tmp/twice" "$tmp/twice-main.c" -L"$tmp" -ltwice -Wl,-rpath,"$tmp"; then
+      fail "cannot build the test program that asks twice"
+    else
+      python3 "$tmp/launch.py" "$sock" program-out "$tmp/twice" "$tmp/twice.out" >/dev/null 2>&1
+      grep -q '^first: evidence, second: \(nothing\|cannot send\)$' "$tmp/twice.out" && pass "one evidence per launch: $(cat "$tmp/twice.out")" || fail "evidence twice: '$(cat "$tmp/twice.out")'"
+    fi
+  fi
+  # A program that starts: LAS reports started, then its exit status
+  # (here the shield's 78: no CAS at 127.0.0.1:1).
+  lcase "started, then the exit status" "started PID; exited 78" program /bin/true
+  grep -q "launch pid=[0-9]* uid=$(id -u) program=/bin/true ended: exit status 78" "$tmp/err" && pass "launch and end logged" || fail "no launch log line"
+  sleep 0.3
+  nfd1=$(ls "/proc/$las_pid/fd" | wc -l)
+  [[ $nfd1 -le $nfd0 ]] && pass "every descriptor of a refused request closed ($nfd0 before, $nfd1 after)" || fail "LAS holds $nfd1 descriptors, $nfd0 before: $(ls -l "/proc/$las_pid/fd")"
+fi
 
 # --- a socket that would survive exec is refused ---
 out=$("$client" "$sock" --no-cloexec)
@@ -237,10 +379,10 @@ if [[ $nok -eq 100 ]]; then pass "100 concurrent requests of one user all verifi
 grep -q 'too many requests\|LAS is busy' "$tmp/err" && fail "LAS refused a request for load" || pass "no request refused for load"
 
 # --- a second daemon is refused while the first runs ---
-"$las" --state "$tmp/state2" --socket "$sock" >"$tmp/out2" 2>"$tmp/err2"
+las_direct --state "$tmp/state2" --socket "$sock" >"$tmp/out2" 2>"$tmp/err2"
 rc=$?
 [[ $rc -ne 0 ]] && grep -q 'already listening' "$tmp/err2" && pass "second daemon on the socket refused" || fail "second daemon on the socket: rc $rc $(cat "$tmp/err2")"
-"$las" --state "$state" --socket "$tmp/other.sock" >"$tmp/out2" 2>"$tmp/err2"
+las_direct --state "$state" --socket "$tmp/other.sock" >"$tmp/out2" 2>"$tmp/err2"
 rc=$?
 [[ $rc -ne 0 ]] && grep -q 'another arca-las is using the state directory' "$tmp/err2" && pass "second daemon on the state refused" || fail "second daemon on the state: rc $rc $(cat "$tmp/err2")"
 
@@ -260,11 +402,37 @@ start_las && pass "stale socket replaced" || fail "start over a stale socket"
 stop_las
 
 # --- refusals at start ---
-"$las" --state "$state" --socket "$sock" --platform sev-snp >"$tmp/out2" 2>"$tmp/err2"
+if command -v setpriv >/dev/null; then
+  setpriv --reuid=65534 --regid=65534 --clear-groups "$las" --state "$tmp/state-nobody" --socket "$tmp/nobody.sock" >"$tmp/out2" 2>"$tmp/err2"
+  rc=$?
+  [[ $rc -ne 0 ]] && grep -q 'sim mode needs root' "$tmp/err2" && pass "non-root start refused" || fail "non-root start: rc $rc $(cat "$tmp/err2")"
+fi
+if command -v unshare >/dev/null; then
+  # fake_scope VALUE|none: arca-las behind a stand-in for the sysctl.
+  fake_scope() {
+    unshare -m --propagation private sh -c '
+      mount -t tmpfs arca-test /proc/sys/kernel || exit 99
+      if [ "$1" != none ]; then mkdir /proc/sys/kernel/yama && echo "$1" >/proc/sys/kernel/yama/ptrace_scope; fi
+      shift; exec "$@"' sh "$1" "$las" --state "$state" --socket "$sock" >"$tmp/out2" 2>"$tmp/err2"
+  }
+  fake_scope 0; rc=$?
+  [[ $rc -ne 0 && $rc -ne 99 ]] && grep -q 'ptrace_scope is 0, so another process of the same user could ptrace.*sysctl -w kernel.yama.ptrace_scope=1' "$tmp/err2" && pass "ptrace_scope 0 refused, saying why and how to fix it" || fail "ptrace_scope 0: rc $rc $(cat "$tmp/err2")"
+  fake_scope none; rc=$?
+  [[ $rc -ne 0 && $rc -ne 99 ]] && grep -q 'this kernel has no Yama LSM' "$tmp/err2" && pass "a kernel without Yama refused" || fail "no Yama: rc $rc $(cat "$tmp/err2")"
+fi
+las_direct --state "$state" --socket "$sock" --shield /nonexistent/libarca-shield.so >"$tmp/out2" 2>"$tmp/err2"
+rc=$?
+[[ $rc -ne 0 ]] && grep -qi 'shield /nonexistent' "$tmp/err2" && pass "missing --shield refused" || fail "missing --shield: rc $rc $(cat "$tmp/err2")"
+cp "$B/lib/libarca-shield.so" "$tmp/shield.so" && chmod 664 "$tmp/shield.so"
+las_direct --state "$state" --socket "$sock" --shield "$tmp/shield.so" >"$tmp/out2" 2>"$tmp/err2"
+rc=$?
+[[ $rc -ne 0 ]] && grep -q 'chmod go-w' "$tmp/err2" && pass "group-writable shield refused" || fail "group-writable shield: rc $rc $(cat "$tmp/err2")"
+
+las_direct --state "$state" --socket "$sock" --platform sev-snp >"$tmp/out2" 2>"$tmp/err2"
 rc=$?
 [[ $rc -ne 0 ]] && grep -q 'not supported' "$tmp/err2" && pass "--platform sev-snp refused" || fail "--platform sev-snp: rc $rc $(cat "$tmp/err2")"
 chmod 644 "$state/platform.key"
-"$las" --state "$state" --socket "$sock" >"$tmp/out2" 2>"$tmp/err2"
+las_direct --state "$state" --socket "$sock" >"$tmp/out2" 2>"$tmp/err2"
 rc=$?
 [[ $rc -ne 0 ]] && grep -q 'chmod 600' "$tmp/err2" && pass "world-readable key refused" || fail "world-readable key: rc $rc $(cat "$tmp/err2")"
 chmod 600 "$state/platform.key"
