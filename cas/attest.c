@@ -6,7 +6,14 @@
  * tells them the code and its fixed sentence only, while the audit log
  * and stderr get the precise reason (what was seen against what was
  * expected). A configuration is released only after its grant is on disk
- * in the audit log. */
+ * in the audit log.
+ *
+ * Sim evidence without ARCA_SIM_FLAG_PTRACE_PROTECTED comes from a host
+ * where another process of the same user could have changed the program
+ * before its shield protected it (no Yama, or ptrace_scope 0). Whether that
+ * is acceptable is the session owner's decision: such evidence is refused
+ * (platform_unprotected) unless the session tolerates no-ptrace-protection,
+ * and a grant that relied on the toleration says so in its audit record. */
 #include "cas.h"
 
 #include <stdarg.h>
@@ -52,8 +59,19 @@ struct attempt {
 	int decoded;
 	struct arca_sim_evidence ev;
 	int verified;
+	int tolerated_ptrace; /* granted although the evidence lacks PTRACE_PROTECTED */
 	char las[ARCA_FPR_LEN];
 };
+
+#define TOLERATE_PTRACE "no-ptrace-protection"
+
+static int tolerates(const struct arca_policy *p, const char *word)
+{
+	for (size_t i = 0; i < p->ntolerate; i++)
+		if (strcmp(p->tolerate[i], word) == 0)
+			return 1;
+	return 0;
+}
 
 static json_t *attempt_extra(const struct attempt *a)
 {
@@ -70,6 +88,12 @@ static json_t *attempt_extra(const struct attempt *a)
 		json_object_set_new(o, "measurement", json_string(digest));
 		json_object_set_new(o, "pid", json_integer(a->ev.pid));
 		json_object_set_new(o, "uid", json_integer(a->ev.uid));
+	}
+	if (a->tolerated_ptrace) {
+		json_t *t = json_array();
+		if (t)
+			json_array_append_new(t, json_string(TOLERATE_PTRACE));
+		json_object_set_new(o, "tolerated", t);
 	}
 	return o;
 }
@@ -259,6 +283,18 @@ static int evaluate(struct cas_req *r, struct attempt *a, struct arca_buf *box, 
 		code = CAS_MEASUREMENT_MISMATCH;
 		goto out;
 	}
+	if (!(a->ev.flags & ARCA_SIM_FLAG_PTRACE_PROTECTED)) {
+		if (!tolerates(p, TOLERATE_PTRACE)) {
+			snprintf(why, cap,
+				 "the evidence from LAS %s is not ptrace-protected (kernel.yama.ptrace_scope missing "
+				 "or 0 on that host, or the program was not started through arca run), and session "
+				 "'%s' does not tolerate " TOLERATE_PTRACE,
+				 a->las, a->m.session);
+			code = CAS_PLATFORM_UNPROTECTED;
+			goto out;
+		}
+		a->tolerated_ptrace = 1;
+	}
 	rr.policy = p;
 	rc = render(&rr, svc, &cfg, &e);
 	cas_store_rollback(s);
@@ -368,7 +404,9 @@ void cas_handle_attest(struct cas_req *r)
 	}
 	fill_event(r, &a, &ev);
 	ev.event = "attest_granted";
-	ev.reason = "evidence verified and measurement matches";
+	ev.reason = a.tolerated_ptrace ? "evidence verified and measurement matches; the host's missing ptrace "
+					 "protection is tolerated by the session"
+				       : "evidence verified and measurement matches";
 	ev.extra = attempt_extra(&a);
 	/* grant = 1: the configuration leaves only once the grant is on disk. */
 	cas_event_then_reply(r, &ev, 1, CAS_METRIC_GRANT, 200, reply.p, reply.len);

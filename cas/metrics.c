@@ -53,7 +53,7 @@ void cas_metrics_count_attest(struct cas_metrics *m, int granted, enum cas_code 
 static const enum cas_code attest_reasons[] = {
 	CAS_BAD_REQUEST,       CAS_NONCE_INVALID,        CAS_NONCE_EXPIRED,        CAS_EVIDENCE_INVALID,
 	CAS_PLATFORM_UNTRUSTED, CAS_BINDING_MISMATCH,    CAS_UNKNOWN_SERVICE,      CAS_PLATFORM_NOT_ALLOWED,
-	CAS_MEASUREMENT_MISMATCH, CAS_TOO_LARGE,          CAS_INTERNAL,
+	CAS_MEASUREMENT_MISMATCH, CAS_PLATFORM_UNPROTECTED, CAS_TOO_LARGE,     CAS_INTERNAL,
 };
 
 void cas_handle_metrics(struct cas_req *r)

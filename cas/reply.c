@@ -39,6 +39,10 @@ static const struct {
 	[CAS_PLATFORM_NOT_ALLOWED] = {"platform_not_allowed", 403, "The service does not accept this platform."},
 	[CAS_MEASUREMENT_MISMATCH] = {"measurement_mismatch", 403,
 				      "The program's measurement is not the one the service expects."},
+	[CAS_PLATFORM_UNPROTECTED] = {"platform_unprotected", 403,
+				      "This host cannot keep other processes of the same user from tampering with the "
+				      "program as it starts (kernel.yama.ptrace_scope is missing or 0); set it to 1, or "
+				      "tolerate no-ptrace-protection in the session."},
 	[CAS_INTERNAL] = {"internal", 500, "CAS could not complete the request; its log says why."},
 };
 

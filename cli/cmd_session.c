@@ -232,6 +232,10 @@ static void advice(const char *code, const char *name, const char *fpr, char *ou
 	else if (strcmp(code, "platform_untrusted") == 0)
 		snprintf(out, cap, "CAS does not trust this host's LAS; on the CAS host run "
 				   "`arca cas trust-las PLATFORM.PUB`");
+	else if (strcmp(code, "platform_unprotected") == 0)
+		snprintf(out, cap, "set kernel.yama.ptrace_scope=1 on the host (sysctl -w), or add "
+				   "`tolerate: [no-ptrace-protection]` to session %s",
+			 n);
 	else if (strcmp(code, "measurement_mismatch") == 0)
 		snprintf(out, cap, "the program is not the one the session names; compare `arca measure` with "
 				   "the session's measurement");

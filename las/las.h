@@ -104,4 +104,11 @@ void las_launch(const struct las_ctx *ctx, int conn, uid_t uid, gid_t gid, const
  * to seconds for them to end; returns how many are left. */
 int las_launch_stop(int seconds);
 
+/* Yama's kernel.yama.ptrace_scope now: 0 to 3, or -1 when the kernel has
+ * no Yama (or the file says something else). At 1 or more only ancestors
+ * (arca-las) and root may ptrace or write the memory of a launched
+ * program before its shield makes it non-dumpable. */
+#define LAS_YAMA_SCOPE "/proc/sys/kernel/yama/ptrace_scope"
+int las_ptrace_scope(void);
+
 #endif

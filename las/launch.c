@@ -10,7 +10,10 @@
  * The one evidence request that arrives there is answered for the pid LAS
  * forked, which cannot be reused while LAS has not reaped it, after a
  * check that nobody traces it and that the shield is mapped in it. The
- * channel is then closed: one evidence per launch.
+ * channel is then closed: one evidence per launch. The evidence says
+ * whether Yama kept other processes of the same user out of the program
+ * before its shield made it non-dumpable (ARCA_SIM_FLAG_PTRACE_PROTECTED);
+ * whether that is good enough is the session owner's call, made in CAS.
  *
  * The request is parsed on the connection's serving thread (serve.c); once
  * the program runs, a thread of its own watches the program, its channel
@@ -517,6 +520,20 @@ static int traced(pid_t pid, struct arca_errbuf *e)
 	return 0;
 }
 
+int las_ptrace_scope(void)
+{
+	char buf[8];
+	int fd = open(LAS_YAMA_SCOPE, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf);
+	close(fd);
+	/* Anything but one digit and a newline counts as no protection. */
+	if (n != 2 || buf[0] < '0' || buf[0] > '3' || buf[1] != '\n')
+		return -1;
+	return buf[0] - '0';
+}
+
 static int shield_mapped(const struct arca_measurement *m, const char *shield)
 {
 	for (size_t i = 0; i < m->nobjs; i++)
@@ -579,6 +596,10 @@ static void serve_evidence(struct launch *l)
 	ev.timestamp = (uint64_t)time(NULL);
 	ev.pid = (uint32_t)l->peer.pid;
 	ev.uid = (uint32_t)l->peer.uid;
+	/* Read now, not at start: the sysctl can change while LAS runs, and
+	 * the evidence must say what held for this program. */
+	if (las_ptrace_scope() >= 1)
+		ev.flags |= ARCA_SIM_FLAG_PTRACE_PROTECTED;
 	memcpy(ev.measurement, m.digest, 32);
 	memcpy(ev.report_data, req + 4, 64);
 	memcpy(ev.las_pub, l->ctx->key->pub, 32);
@@ -587,7 +608,10 @@ static void serve_evidence(struct launch *l)
 		goto refuse;
 	}
 	las_reply(l->chan, 0, ev_bytes, sizeof ev_bytes);
-	log_evidence(l, meas, "granted", NULL);
+	log_evidence(l, meas,
+		     (ev.flags & ARCA_SIM_FLAG_PTRACE_PROTECTED) ? "granted ptrace-protected"
+								 : "granted not-ptrace-protected",
+		     NULL);
 	goto out;
 refuse:
 	if (e.msg[0] == 0)

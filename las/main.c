@@ -14,7 +14,9 @@
  * that only means something if nobody else can reach into a launched
  * program before its shield makes it non-dumpable, so sim mode needs root
  * (to start programs as their users, to measure non-dumpable processes)
- * and Yama's ptrace_scope >= 1, and refuses to start without them. */
+ * and refuses to start without it. Yama's ptrace_scope >= 1 closes the
+ * same-user window at start; without it arca-las warns once and marks
+ * each evidence as not ptrace-protected (the session decides). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -35,7 +37,6 @@
 #include "las.h"
 #include "arca/exec_check.h"
 
-#define YAMA_SCOPE "/proc/sys/kernel/yama/ptrace_scope"
 #define DEFAULT_STATE "/var/lib/arca/las"
 #define DEFAULT_SOCKET "/run/arca/las.sock"
 /* Requests served at once (one thread each), requests accepted and
@@ -98,28 +99,19 @@ static int die(const char *msg)
 
 /* Sim mode's promise against other processes of the same user holds only
  * if none of them can ptrace or write the memory of a launched program in
- * the moment before its shield makes it non-dumpable. */
-static int check_yama(struct arca_errbuf *e)
+ * the moment before its shield makes it non-dumpable. Without Yama (or at
+ * scope 0) arca-las still runs: the evidence it signs says so, and the
+ * session's owner decides in CAS whether to accept that. */
+static void warn_ptrace_scope(void)
 {
-	static const char why[] = "another process of the same user could ptrace or write the memory of a "
-				  "protected program before it protects itself";
-	char buf[16];
-	int fd = open(YAMA_SCOPE, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return arca_errf(e, ARCA_EUNSUPPORTED,
-				 "sim mode refused: this kernel has no Yama LSM (%s: %s), so %s; boot a kernel with "
-				 "Yama and set kernel.yama.ptrace_scope to 1, 2 or 3",
-				 YAMA_SCOPE, strerror(errno), why);
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n < 2 || buf[0] < '0' || buf[0] > '3' || buf[1] != '\n')
-		return arca_errf(e, ARCA_EPARSE, "sim mode refused: cannot read %s", YAMA_SCOPE);
-	if (buf[0] == '0')
-		return arca_errf(e, ARCA_EDENIED,
-				 "sim mode refused: kernel.yama.ptrace_scope is 0, so %s; run sysctl -w "
-				 "kernel.yama.ptrace_scope=1 (or 2, or 3)",
-				 why);
-	return 0;
+	int scope = las_ptrace_scope();
+	if (scope >= 1)
+		return;
+	fprintf(stderr,
+		"arca-las: warning: %s, so another process of the same user could ptrace or write the memory of "
+		"a protected program before it protects itself; evidence says so, and CAS refuses it unless the "
+		"session tolerates no-ptrace-protection (raise it with sysctl -w kernel.yama.ptrace_scope=1)\n",
+		scope == 0 ? "kernel.yama.ptrace_scope is 0" : "this kernel has no Yama ptrace protection");
 }
 
 /* Callers hold conns.mu. A slot exists for every user with a request in,
@@ -441,8 +433,6 @@ int main(int argc, char **argv)
 	if (geteuid() != 0)
 		return die("sim mode needs root: arca-las starts each protected program as the user who asks, and "
 			   "measures it after it has made itself non-dumpable");
-	if (check_yama(&e) < 0)
-		return die(e.msg);
 	if ((shield_arg != NULL ? arca_shield_check(shield_arg, shield, sizeof shield, &e)
 				: arca_shield_default(shield, sizeof shield, &e)) < 0) {
 		fprintf(stderr, "arca-las: %s%s\n", e.msg,
@@ -469,6 +459,7 @@ int main(int argc, char **argv)
 			"code: evidence is signed with this host's key and measurements are taken through this "
 			"kernel\n");
 	fprintf(stderr, "arca-las: launched programs preload %s\n", shield);
+	warn_ptrace_scope();
 	if (las_caches_init(&caches) < 0) {
 		las_key_close(&key, 1);
 		return die("out of memory");

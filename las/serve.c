@@ -343,6 +343,8 @@ void las_serve(const struct las_ctx *ctx, int conn, struct las_peer *p)
 	if (las_peer_confirm(conn, p, &e) < 0)
 		goto refuse;
 
+	/* flags stay 0: LAS did not start this process, so nothing kept
+	 * others out of it before now (never ARCA_SIM_FLAG_PTRACE_PROTECTED). */
 	memset(&ev, 0, sizeof ev);
 	ev.timestamp = (uint64_t)time(NULL);
 	ev.pid = (uint32_t)p->pid;

@@ -54,9 +54,12 @@ int arca_sim_evidence_sign(const struct arca_sim_evidence *ev, const uint8_t las
 	GUARD(arca_ed25519_public(las_priv, pub));
 	if (!arca_ct_eq(pub, ev->las_pub, 32))
 		return ARCA_EINVAL;
+	/* A bit no verifier knows would make the evidence unusable. */
+	if ((ev->flags & ~ARCA_SIM_FLAGS_KNOWN) != 0)
+		return ARCA_EINVAL;
 	memcpy(out, EV_MAGIC, EV_MAGIC_LEN);
 	put_u32le(out + 8, ARCA_SIM_PLATFORM);
-	put_u32le(out + 12, 0);
+	put_u32le(out + 12, ev->flags);
 	put_u64le(out + 16, ev->timestamp);
 	put_u32le(out + 24, ev->pid);
 	put_u32le(out + 28, ev->uid);
@@ -73,7 +76,7 @@ int arca_sim_evidence_verify(const uint8_t *in, size_t len, struct arca_sim_evid
 {
 	struct arca_sim_evidence ev;
 	const uint8_t *magic, *sig;
-	uint32_t platform, reserved;
+	uint32_t platform;
 	struct arca_cur c;
 
 	if (out != NULL)
@@ -90,8 +93,11 @@ int arca_sim_evidence_verify(const uint8_t *in, size_t len, struct arca_sim_evid
 	if (arca_cur_u32le(&c, &platform) < 0 || platform != ARCA_SIM_PLATFORM)
 		return arca_errf(e, ARCA_EPARSE, "sim evidence: platform %u where %d (sim) is expected", platform,
 				 ARCA_SIM_PLATFORM);
-	if (arca_cur_u32le(&c, &reserved) < 0 || reserved != 0)
-		return arca_errf(e, ARCA_EPARSE, "sim evidence: reserved field is not zero");
+	/* A flag this version does not know may promise something it cannot
+	 * check: refuse rather than ignore it. */
+	if (arca_cur_u32le(&c, &ev.flags) < 0 || (ev.flags & ~ARCA_SIM_FLAGS_KNOWN) != 0)
+		return arca_errf(e, ARCA_EPARSE, "sim evidence: unknown flags 0x%x (this verifier knows 0x%x)",
+				 ev.flags & ~ARCA_SIM_FLAGS_KNOWN, ARCA_SIM_FLAGS_KNOWN);
 	if (arca_cur_u64le(&c, &ev.timestamp) < 0 || arca_cur_u32le(&c, &ev.pid) < 0 ||
 	    arca_cur_u32le(&c, &ev.uid) < 0 || arca_cur_copy(&c, ev.measurement, 32) < 0 ||
 	    arca_cur_copy(&c, ev.report_data, 64) < 0 || arca_cur_copy(&c, ev.las_pub, 32) < 0 ||
@@ -100,7 +106,7 @@ int arca_sim_evidence_verify(const uint8_t *in, size_t len, struct arca_sim_evid
 	if (arca_ed25519_verify(ev.las_pub, in, EV_SIGNED_LEN, sig) < 0)
 		return arca_errf(e, ARCA_ECRYPTO, "sim evidence: the signature does not verify");
 	if (out != NULL)
-		*out = ev;
+		memcpy(out, &ev, sizeof ev); /* padding included: ev was zeroed */
 	return 0;
 }
 

@@ -1178,7 +1178,10 @@ static void parse_volumes(struct pctx *c, yaml_node_t *n)
 
 static void parse_tolerate(struct pctx *c, yaml_node_t *n)
 {
-	static const char *const known[] = {"no-secret-memory"};
+	/* no-ptrace-protection: accept sim evidence from a host where other
+	 * processes of the same user could reach into the program as it
+	 * starts (no Yama, or ptrace_scope 0); CAS checks it (attest.c). */
+	static const char *const known[] = {"no-secret-memory", "no-ptrace-protection"};
 	struct arca_policy *p = c->p;
 	const yaml_node_t **nodes;
 	p->tolerate = get_str_list(c, n, "tolerate", "tolerate: [no-secret-memory]", &p->ntolerate, &nodes);
@@ -1197,8 +1200,8 @@ static void parse_tolerate(struct pctx *c, yaml_node_t *n)
 			ok |= strcmp(p->tolerate[k], known[j]) == 0;
 		if (!ok) {
 			struct shown sh;
-			AT(c, nodes[k], "tolerate lists '%s', which arca does not know; the only word known is "
-					"no-secret-memory",
+			AT(c, nodes[k], "tolerate lists '%s', which arca does not know; the words known are "
+					"no-secret-memory and no-ptrace-protection",
 			   node_show(&sh, nodes[k]));
 		}
 		nv[k] = (struct named){p->tolerate[k], LC(nodes[k]->start_mark), k};

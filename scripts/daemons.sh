@@ -3,6 +3,8 @@
 #   arca_free_port            prints a free loopback TCP port
 #   arca_start_las DIR        starts arca-las (state DIR/las, socket DIR/las.sock);
 #                             returns 77 (with a SKIP line) where it cannot run
+#   arca_host_tolerate        the session line a host without Yama ptrace
+#                             protection needs (empty where it has it)
 #   arca_start_cas DIR [ARGS] starts arca-cas (state DIR/cas) on a free port
 #   arca_stop_all             stops both (SIGTERM, then waits)
 # After start: ARCA_LAS, ARCA_CAS, ARCA_CAS_STATE are exported and
@@ -26,54 +28,47 @@ arca_wait_ready() {
   echo "$what was not ready after 20 s" >&2; cat "$log" "$log.err" >&2 2>/dev/null; return 1
 }
 
-# arca_las_preflight: what arca-las in sim mode needs of the machine (root,
-# Yama's ptrace_scope >= 1; CONTRACTS.md "Trusted launch"). As root a scope
-# of 0 is raised to 1, with one line saying so. Returns 77 with a SKIP line
-# where the tests cannot run arca-las. A kernel built without Yama cannot
-# give arca-las what it needs; ARCA_TEST_FAKE_YAMA=1 (root only, tests
-# only) then starts arca-las in a mount namespace where a file stands in
-# for the sysctl: the daemon's code paths run, but the same-user ptrace
-# race that Yama closes stays open on such a host.
+# arca_las_preflight: what arca-las in sim mode needs of the machine: root
+# (CONTRACTS.md "Trusted launch"). Returns 77 with a SKIP line where the
+# tests cannot run arca-las. As root, a Yama ptrace_scope of 0 is raised to
+# 1, with one line saying so. A kernel without Yama cannot close the window
+# in which another process of the same user could reach into a program
+# before its shield protects it: arca-las then warns itself, its evidence
+# says so, and only sessions that tolerate no-ptrace-protection accept it
+# (arca_host_tolerate).
 ARCA_YAMA=/proc/sys/kernel/yama/ptrace_scope
 arca_las_preflight() {
-  ARCA_LAS_FAKE_YAMA=0
   if [[ $(id -u) -ne 0 ]]; then
     echo "SKIP: arca-las must run as root (it starts programs as their users and measures them after they made themselves non-dumpable)"
     return 77
   fi
-  if [[ -r $ARCA_YAMA ]]; then
-    if [[ $(<"$ARCA_YAMA") == 0 ]]; then
-      echo 1 >"$ARCA_YAMA" || { echo "SKIP: cannot raise kernel.yama.ptrace_scope to 1"; return 77; }
-      echo "daemons.sh: kernel.yama.ptrace_scope was 0; set it to 1 (arca-las needs >= 1)"
+  if [[ -r $ARCA_YAMA && $(<"$ARCA_YAMA") == 0 ]]; then
+    if echo 1 >"$ARCA_YAMA" 2>/dev/null; then
+      echo "daemons.sh: kernel.yama.ptrace_scope was 0; set it to 1 (only ancestors may ptrace protected programs)"
+    else
+      echo "daemons.sh: kernel.yama.ptrace_scope is 0 and cannot be raised here; arca-las will say what that means"
     fi
-    return 0
   fi
-  if [[ ${ARCA_TEST_FAKE_YAMA:-0} == 1 ]] && command -v unshare >/dev/null; then
-    echo "daemons.sh: this kernel has no Yama; arca-las runs with a simulated ptrace_scope=1 (ARCA_TEST_FAKE_YAMA=1, tests only)"
-    ARCA_LAS_FAKE_YAMA=1
-    return 0
-  fi
-  echo "SKIP: this kernel has no Yama LSM ($ARCA_YAMA is missing), and arca-las refuses sim mode without it; set ARCA_TEST_FAKE_YAMA=1 to run the tests with a simulated one"
-  return 77
-}
-
-# arca_las_exec ARGS…: runs arca-las in the foreground of this subshell,
-# behind the simulated Yama file when arca_las_preflight chose it. The
-# stand-in is removed again (nsenter) once the daemon is ready, so that
-# the programs it starts see the real /proc/sys/kernel.
-arca_las_exec() {
-  if [[ ${ARCA_LAS_FAKE_YAMA:-0} == 1 ]]; then
-    exec unshare -m --propagation private sh -c '
-      mount -t tmpfs -o size=64k,mode=0555 arca-fake-yama /proc/sys/kernel &&
-      mkdir /proc/sys/kernel/yama && echo 1 >/proc/sys/kernel/yama/ptrace_scope &&
-      exec "$@"' arca-las "$ARCA_BUILD/bin/arca-las" "$@"
-  fi
-  exec "$ARCA_BUILD/bin/arca-las" "$@"
-}
-
-arca_las_unfake() {
-  [[ ${ARCA_LAS_FAKE_YAMA:-0} == 1 ]] && nsenter -t "$1" -m umount /proc/sys/kernel 2>/dev/null
   return 0
+}
+
+# arca_ptrace_protected: true when this host has Yama with ptrace_scope >= 1,
+# i.e. when arca-las's evidence says ARCA_SIM_FLAG_PTRACE_PROTECTED.
+arca_ptrace_protected() {
+  [[ -r $ARCA_YAMA && $(<"$ARCA_YAMA") =~ ^[1-3]$ ]]
+}
+
+# arca_host_tolerate: prints "tolerate: [no-ptrace-protection]" (a
+# top-level session key) when this host lacks the protection, nothing
+# otherwise, so that a session accepts this host's evidence only as far as
+# it has to.
+arca_host_tolerate() {
+  arca_ptrace_protected || echo "tolerate: [no-ptrace-protection]"
+}
+
+# arca_las_exec ARGS...: runs arca-las in the foreground of this subshell.
+arca_las_exec() {
+  exec "$ARCA_BUILD/bin/arca-las" "$@"
 }
 
 arca_start_las() {
@@ -85,7 +80,6 @@ arca_start_las() {
   (arca_las_exec --state "$dir/las" --socket "$dir/las.sock") >"$dir/las.out" 2>"$dir/las.out.err" &
   LAS_PID=$!
   arca_wait_ready "$dir/las.out" "$LAS_PID" arca-las || return 1
-  arca_las_unfake "$LAS_PID"
   LAS_FPR=$(grep -o 'fingerprint=SHA256:[A-Za-z0-9+/]*' "$dir/las.out" | head -n1 | cut -d= -f2)
   export ARCA_LAS="$dir/las.sock"
 }

@@ -22,10 +22,10 @@ echo "module, firmware, side channels or physical attacks."
 step "Starting arca-las (Local Attestation Service, software mode) in $tmp"
 echo "arca-las starts every protected program itself (arca run only asks it"
 echo "to), so that nothing the caller sets (LD_PRELOAD, LD_LIBRARY_PATH, ...)"
-echo "reaches the program. It needs kernel.yama.ptrace_scope >= 1: otherwise"
-echo "another process of the same user could ptrace or write the memory of a"
-echo "protected program in the moment before it makes itself non-dumpable."
-echo "(Raise it with: sysctl -w kernel.yama.ptrace_scope=1)"
+echo "reaches the program. With kernel.yama.ptrace_scope >= 1 no other process"
+echo "of the same user can ptrace or write the memory of a protected program in"
+echo "the moment before it makes itself non-dumpable; its evidence says whether"
+echo "this host had that, and each session decides whether it needs it."
 arca_start_las "$tmp"
 echo "LAS platform key: $LAS_FPR"
 
@@ -49,6 +49,11 @@ measurement=$("$arca" measure -- "$demo" | awk '/^measurement/ {print $2}')
 step "Creating session 'demo': its database password is generated inside CAS"
 sed -e "s|@DEMO@|$demo|" -e "s|@MEASUREMENT@|$measurement|" \
   "$src/examples/demo/session.yaml.in" >"$tmp/session.yaml"
+tolerate=$(arca_host_tolerate)
+if [[ -n $tolerate ]]; then
+  echo "$tolerate" >>"$tmp/session.yaml"
+  echo "this kernel has no Yama ptrace protection: the session tolerates it, and CAS records that in the audit log"
+fi
 "$arca" session create "$tmp/session.yaml"
 "$arca" session show demo | head -n 3
 echo "(the value itself is never shown: not to the owner, not in any log)"

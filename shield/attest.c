@@ -82,6 +82,12 @@ static const char *explain(const char *code, const struct shield_env *env, const
 	else if (strcmp(code, "platform_untrusted") == 0)
 		snprintf(buf, cap,
 			 "CAS does not trust this host's arca-las; add its fingerprint with `arca cas trust-las`");
+	else if (strcmp(code, "platform_unprotected") == 0)
+		snprintf(buf, cap,
+			 "this host has no Yama ptrace protection (kernel.yama.ptrace_scope is missing or 0); run "
+			 "`sysctl -w kernel.yama.ptrace_scope=1`, or accept the risk in session %s with "
+			 "`tolerate: [no-ptrace-protection]`",
+			 S);
 	else if (strcmp(code, "evidence_invalid") == 0)
 		snprintf(buf, cap, "CAS could not verify the evidence from arca-las");
 	else if (strcmp(code, "binding_mismatch") == 0)

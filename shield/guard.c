@@ -3,9 +3,10 @@
  *
  * Until this runs, any process of the same user could read or write the
  * program's memory (ptrace, /proc/PID/mem) or get it in a core dump: the
- * kernel's Yama ptrace_scope >= 1, which arca-las insists on, keeps
- * non-ancestors out until then, and making the process non-dumpable here
- * keeps everyone but root out from now on. Then the start-up is checked:
+ * kernel's Yama ptrace_scope >= 1 keeps non-ancestors out until then (where
+ * the kernel lacks it, the evidence says so and CAS refuses unless the
+ * session tolerates no-ptrace-protection), and making the process
+ * non-dumpable here keeps everyone but root out from now on. Then the start-up is checked:
  * arca-las starts a protected program with exactly LD_PRELOAD=<shield>, the
  * ARCA_* variables and the channel ARCA_LAS_FD; anything else means it was
  * started by someone else, and code of theirs may already have run, so

@@ -3,7 +3,7 @@
  * Fixed binary layout, little endian, exactly ARCA_SIM_EVIDENCE_LEN bytes:
  *   0   magic "ARCAEV01"            8
  *   8   platform (1 = sim)          u32
- *   12  reserved, zero              u32
+ *   12  flags                       u32 (bits below; any other bit set is refused)
  *   16  timestamp (unix seconds)    u64
  *   24  pid of the measured process u32
  *   28  uid of the measured process u32
@@ -12,7 +12,16 @@
  *   128 LAS platform public key     32 (Ed25519)
  *   160 signature over bytes 0..159 64
  * The signature proves only that a LAS holding that key produced it; the
- * verifier must check the key against its list of trusted LAS keys. */
+ * verifier must check the key against its list of trusted LAS keys.
+ *
+ * Flags:
+ *   bit 0 ARCA_SIM_FLAG_PTRACE_PROTECTED: arca-las started the process
+ *         through the launch channel and, when it signed, Yama's
+ *         kernel.yama.ptrace_scope was at least 1, so no other process of
+ *         the same user could ptrace it or write its memory before its
+ *         shield made it non-dumpable. Never set on evidence for a caller
+ *         of the socket (uid 0, "ALR1"). CAS refuses evidence without it
+ *         unless the session tolerates no-ptrace-protection. */
 #ifndef ARCA_EVIDENCE_H
 #define ARCA_EVIDENCE_H
 
@@ -22,10 +31,13 @@
 
 #define ARCA_SIM_EVIDENCE_LEN 224
 #define ARCA_SIM_PLATFORM 1
+#define ARCA_SIM_FLAG_PTRACE_PROTECTED 0x1u
+#define ARCA_SIM_FLAGS_KNOWN ARCA_SIM_FLAG_PTRACE_PROTECTED
 
 struct arca_sim_evidence {
 	uint64_t timestamp;
 	uint32_t pid, uid;
+	uint32_t flags; /* ARCA_SIM_FLAG_*; sign refuses unknown bits (ARCA_EINVAL) */
 	uint8_t measurement[32];
 	uint8_t report_data[64];
 	uint8_t las_pub[32];
@@ -34,7 +46,8 @@ struct arca_sim_evidence {
 int arca_sim_evidence_sign(const struct arca_sim_evidence *ev, const uint8_t las_priv[32],
 			   uint8_t out[ARCA_SIM_EVIDENCE_LEN]) ARCA_MUST_CHECK;
 /* Parses exactly ARCA_SIM_EVIDENCE_LEN bytes and verifies the signature
- * with the embedded key. ARCA_EPARSE / ARCA_ECRYPTO with a reason in e. */
+ * with the embedded key. ARCA_EPARSE (also for a flag bit this version
+ * does not know) / ARCA_ECRYPTO with a reason in e. */
 int arca_sim_evidence_verify(const uint8_t *in, size_t len, struct arca_sim_evidence *out,
 			     struct arca_errbuf *e) ARCA_MUST_CHECK;
 

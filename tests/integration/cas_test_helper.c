@@ -6,10 +6,12 @@
  *                                         prints its fingerprint
  *   cas-test-helper keypair               X25519 pair: "PRIV_B64 PUB_B64"
  *   cas-test-helper evidence --las-key FILE --measurement sha256:… --nonce B64
- *          --pub B64 --session S --service V [--bind-session S2]
+ *          --pub B64 --session S --service V [--bind-session S2] [--flags N]
  *                                         signed sim evidence, base64; with
  *                                         --bind-session the report data
- *                                         names S2 instead (binding test)
+ *                                         names S2 instead (binding test);
+ *                                         flags default to 1 (PTRACE_PROTECTED,
+ *                                         as from a launch on a Yama host)
  *   cas-test-helper open --priv B64 --pub B64 < reply.json
  *                                         opens {"config": …}; prints the
  *                                         config JSON
@@ -124,11 +126,12 @@ static int cmd_keypair(void)
 
 static int make_evidence(const uint8_t las_priv[32], const uint8_t las_pub[32], const uint8_t meas[32],
 			 const uint8_t nonce[32], const uint8_t pub[32], const char *session, const char *service,
-			 uint8_t out[ARCA_SIM_EVIDENCE_LEN])
+			 uint32_t flags, uint8_t out[ARCA_SIM_EVIDENCE_LEN])
 {
 	struct arca_sim_evidence ev;
 
 	memset(&ev, 0, sizeof ev);
+	ev.flags = flags;
 	ev.timestamp = (uint64_t)time(NULL);
 	ev.pid = (uint32_t)getpid();
 	ev.uid = (uint32_t)getuid();
@@ -142,7 +145,8 @@ static int cmd_evidence(int argc, char **argv)
 {
 	const char *key = opt(argc, argv, "--las-key"), *m = opt(argc, argv, "--measurement");
 	const char *session = opt(argc, argv, "--session"), *service = opt(argc, argv, "--service");
-	const char *bind = opt(argc, argv, "--bind-session");
+	const char *bind = opt(argc, argv, "--bind-session"), *fl = opt(argc, argv, "--flags");
+	uint32_t flags = fl ? (uint32_t)strtoul(fl, NULL, 0) : ARCA_SIM_FLAG_PTRACE_PROTECTED;
 	uint8_t priv[32], lpub[32], meas[32], nonce[32], pub[32], ev[ARCA_SIM_EVIDENCE_LEN];
 	char out[ARCA_B64_LEN(ARCA_SIM_EVIDENCE_LEN)];
 
@@ -153,7 +157,7 @@ static int cmd_evidence(int argc, char **argv)
 		fprintf(stderr, "cas-test-helper: bad key, measurement, nonce or pub\n");
 		return 1;
 	}
-	if (make_evidence(priv, lpub, meas, nonce, pub, bind ? bind : session, service, ev) < 0) {
+	if (make_evidence(priv, lpub, meas, nonce, pub, bind ? bind : session, service, flags, ev) < 0) {
 		fprintf(stderr, "cas-test-helper: cannot sign evidence\n");
 		return 1;
 	}
@@ -302,7 +306,8 @@ static int attest_once(struct loader *l, struct arca_http *h, struct arca_errbuf
 	ENSURE_GOTO(status == 200, arca_errf(e, ARCA_EDENIED, "nonce: HTTP %d", status), out);
 	GUARD_GOTO(arca_msg_nonce_decode(resp.p, resp.len, &nm, e), out);
 	GUARD_GOTO(arca_x25519_keygen(pub, priv), out);
-	GUARD_GOTO(make_evidence(l->las_priv, l->las_pub, l->meas, nm.nonce, pub, l->session, l->service, ev), out);
+	GUARD_GOTO(make_evidence(l->las_priv, l->las_pub, l->meas, nm.nonce, pub, l->session, l->service,
+				 ARCA_SIM_FLAG_PTRACE_PROTECTED, ev), out);
 	snprintf(am.session, sizeof am.session, "%s", l->session);
 	snprintf(am.service, sizeof am.service, "%s", l->service);
 	snprintf(am.platform, sizeof am.platform, "sim");

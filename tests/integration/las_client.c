@@ -95,7 +95,7 @@ int main(int argc, char **argv)
 	arca_digest_format(sim.measurement, meas);
 	if (arca_fpr_ed25519(sim.las_pub, fpr) < 0)
 		return 1;
-	printf("verified pid=%u uid=%u measurement=%s las=%s self=%s\n", sim.pid, sim.uid, meas, fpr,
-	       same ? "match" : "differ");
+	printf("verified pid=%u uid=%u flags=%u measurement=%s las=%s self=%s\n", sim.pid, sim.uid, sim.flags, meas,
+	       fpr, same ? "match" : "differ");
 	return same ? 0 : 1;
 }

@@ -144,7 +144,7 @@ def fixed_sentence(code, detail):
 
 phase = sys.argv[1]
 
-def attest(session="demo", service="svc", las="las1", meas=None, nonce=None, bind=None, mutate=None, platform="sim"):
+def attest(session="demo", service="svc", las="las1", meas=None, nonce=None, bind=None, mutate=None, platform="sim", flags=None):
     """One attestation like a shield; returns (status, code, config-or-None, nonce)."""
     if nonce is None:
         s, j, _ = req("POST", "/v1/attest/nonce")
@@ -154,6 +154,7 @@ def attest(session="demo", service="svc", las="las1", meas=None, nonce=None, bin
     args = ["evidence", "--las-key", os.path.join(tmp, las + ".key"), "--measurement", meas or os.environ["M1"],
             "--nonce", nonce, "--pub", pub, "--session", session, "--service", service]
     if bind: args += ["--bind-session", bind]
+    if flags is not None: args += ["--flags", str(flags)]
     ev = helper_out(*args)
     if mutate: ev = mutate(ev)
     body = {"session": session, "service": service, "platform": platform, "nonce": nonce, "pubkey": pub, "evidence": ev}
@@ -349,6 +350,13 @@ elif phase == "attest":
     a = audit_last()
     check("other measurement: 403 measurement_mismatch", (s, code) == (403, "measurement_mismatch"), (s, code))
     check("audit shows seen and expected measurement", os.environ["M1"] in a.get("reason", "") and os.environ["M2"] in a.get("reason", ""), a)
+    s, code, _, _, detail = attest(flags=0)
+    a = audit_last()
+    check("evidence without ptrace protection: 403 platform_unprotected", (s, code) == (403, "platform_unprotected"), (s, code))
+    check("platform_unprotected detail is the fixed sentence", fixed_sentence(code, detail) and "kernel.yama.ptrace_scope" in detail
+          and "no-ptrace-protection" in detail, detail)
+    check("audit says the session does not tolerate no-ptrace-protection", a.get("error") == "platform_unprotected"
+          and "does not tolerate no-ptrace-protection" in a.get("reason", "") and "tolerated" not in a, a)
     s, _, _ = req("GET", "/metrics")
     m = req("GET", "/metrics")[2].decode()
     check("metrics count grants and refusals", "arca_cas_attestations_granted_total 1" in m
@@ -536,7 +544,7 @@ if out=$("$helper" audit-verify "$state/audit.log"); then ok "audit chain verifi
 for ev in session_create session_update session_read session_refused attest_granted attest_refused; do
   if grep -q "\"event\":\"$ev\"" "$state/audit.log"; then ok "audit has $ev"; else bad "audit lacks $ev"; fi
 done
-for reason in nonce_invalid nonce_expired evidence_invalid platform_untrusted binding_mismatch unknown_service measurement_mismatch forbidden stale_predecessor unauthenticated; do
+for reason in nonce_invalid nonce_expired evidence_invalid platform_untrusted binding_mismatch unknown_service measurement_mismatch platform_unprotected forbidden stale_predecessor unauthenticated; do
   grep -q "\"error\":\"$reason\"" "$state/audit.log" || bad "audit lacks a refusal with error $reason"
 done
 cp "$state/audit.log" "$tmp/audit-edited.log"

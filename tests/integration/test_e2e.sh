@@ -2,7 +2,10 @@
 # End to end with the real daemons: a secret reaches main through the
 # environment and an injected file, survives a CAS restart, never shows up
 # where an administrator could read it, and every kind of bad attestation
-# is refused before main runs, with the reason in the audit log.
+# is refused before main runs, with the reason in the audit log. On a host
+# without Yama ptrace protection a session must tolerate
+# no-ptrace-protection to be granted (and the grant says so in the audit
+# log); on a host with it, no toleration is needed.
 set -uo pipefail
 : "${ARCA_BUILD:?}" "${ARCA_SRC:?}"
 . "$ARCA_SRC/scripts/daemons.sh"
@@ -62,8 +65,23 @@ services:
       /etc/demo/app.ini: "\$\$arca:db_password\$\$"
 secrets:
   - {name: db_password, kind: ascii, size: 32}
+$(arca_host_tolerate)
 YAML
 "$arca" session create "$tmp/e2e.yaml" >"$tmp/create.out" 2>&1 || { cat "$tmp/create.out"; exit 1; }
+# The same program in a session that tolerates nothing.
+cat >"$tmp/strict.yaml" <<YAML
+name: e2e-strict
+services:
+  - name: app
+    command: ["$demo", --config, /etc/demo/app.ini]
+    measurement: "$m_demo"
+    platform: {sim: {}}
+    environment: {DB_PASSWORD: \$\$arca:pw\$\$}
+    files: {/etc/demo/app.ini: "password = \$\$arca:pw\$\$\n"}
+secrets:
+  - {name: pw, kind: ascii, size: 16}
+YAML
+"$arca" session create "$tmp/strict.yaml" >"$tmp/create2.out" 2>&1 || { cat "$tmp/create2.out"; exit 1; }
 
 run() { "$arca" run --session e2e "$@"; }
 
@@ -77,6 +95,30 @@ check "host FOO absent in main" bash -c "! grep -q 'env-name FOO' '$tmp/app.out'
 check "host PYTHONPATH absent in main" bash -c "! grep -q 'env-name PYTHONPATH' '$tmp/app.out'"
 check "no ARCA_ or LD_PRELOAD variable in main" bash -c "! grep -qE 'env-name (ARCA_|LD_PRELOAD)' '$tmp/app.out'"
 check "injected file not on disk" test ! -e /etc/demo/app.ini
+# Ptrace protection: whether this host has it is in the evidence; whether
+# that matters is the session's call.
+last_audit() { tail -n 1 "$ARCA_CAS_STATE/audit.log"; }
+audit_has() { [[ $(last_audit) == *"$1"* ]]; }
+audit_lacks() { [[ $(last_audit) != *"$1"* ]]; }
+if arca_ptrace_protected; then
+  check "Yama ptrace_scope >= 1: the happy path's grant tolerated nothing" audit_lacks '"tolerated"'
+  "$arca" run --session e2e-strict --service app -- "$demo" >"$tmp/strict.out" 2>"$tmp/strict.err"; rc=$?
+  check "Yama ptrace_scope >= 1: a session without toleration is granted (exit $rc)" test $rc -eq 0
+  check "… and its main ran" grep -q 'main started' "$tmp/strict.out"
+  check "… granted in the audit log" audit_has '"event":"attest_granted"'
+  check "… tolerating nothing" audit_lacks '"tolerated"'
+else
+  echo "this host has no Yama ptrace protection (kernel.yama.ptrace_scope missing or 0)"
+  check "tolerated session: granted in the audit log" audit_has '"event":"attest_granted"'
+  check "… which records the toleration" audit_has '"tolerated":["no-ptrace-protection"]'
+  "$arca" run --session e2e-strict --service app -- "$demo" >"$tmp/strict.out" 2>"$tmp/strict.err"; rc=$?
+  check "session without toleration refused with exit 78 (got $rc)" test $rc -eq 78
+  check "… before main" bash -c "! grep -q 'main started' '$tmp/strict.out'"
+  check "… saying what to do" grep -q 'refused: .*kernel.yama.ptrace_scope.*tolerate: \[no-ptrace-protection\].*(platform_unprotected)' "$tmp/strict.err"
+  check "… audited as refused" audit_has '"event":"attest_refused"'
+  check "… with error platform_unprotected" audit_has '"error":"platform_unprotected"'
+  check "… and the reason" audit_has 'does not tolerate no-ptrace-protection'
+fi
 
 # Learn the generated secret the way only an attested program can.
 run --service leak -- /bin/cat >"$tmp/leak1.out" 2>"$tmp/leak1.err"
@@ -127,7 +169,6 @@ refused "wrong session" 'unknown_service|no such session' -- "$arca" run --sessi
 (arca_las_exec --state "$tmp/las2" --socket "$tmp/las2.sock") >"$tmp/las2.out" 2>&1 &
 LAS2_PID=$!
 arca_wait_ready "$tmp/las2.out" "$LAS2_PID" "second arca-las" || exit 1
-arca_las_unfake "$LAS2_PID"
 refused "unknown platform key" 'platform_untrusted|not trusted' -- run --las "$tmp/las2.sock" --service app -- "$demo"
 
 # Expired nonce: a CAS whose nonces expire at once.

@@ -73,6 +73,7 @@ services:
     platform: {sim: {}}
 secrets:
   - {name: pw, kind: ascii, size: 16}
+$(arca_host_tolerate)
 YAML
 "$arca" session create "$tmp/s.yaml" >/dev/null || exit 1
 las_log=$tmp/las.out.err
@@ -109,6 +110,8 @@ else
 fi
 out=$("$client" "$ARCA_LAS"); rc=$?
 [[ $rc -eq 0 && $out == verified* ]] && pass "root on the public socket still gets evidence (arca-cas attests itself)" || fail "root on the public socket (rc $rc): $out"
+# LAS did not start that caller: its evidence never claims ptrace protection.
+[[ $out == *" flags=0 "* ]] && pass "evidence for a caller of the socket is not marked ptrace-protected" || fail "flags of root's evidence: $out"
 
 # --- (b) started by hand with a second preloaded library: no evidence ---
 cat >"$tmp/evil.c" <<'C'
@@ -233,6 +236,9 @@ PY
   fds=$(ls "/proc/$pid/fd" | sort -n | tr '\n' ' ')
   ! ls -l "/proc/$pid/fd" | grep -q 'socket:' && pass "no socket left in the program (fds: $fds)" || fail "descriptors of $pid: $(ls -l "/proc/$pid/fd")"
   grep -q "evidence pid=$pid uid=$nob_uid measurement=$m_demo granted" "$las_log" && pass "LAS gave evidence for that pid, with the demo's measurement" || fail "no evidence line for $pid"
+  # The launched program's evidence says what this host's Yama did for it.
+  if arca_ptrace_protected; then want=ptrace-protected; else want=not-ptrace-protected; fi
+  grep -q "evidence pid=$pid uid=$nob_uid measurement=$m_demo granted $want\$" "$las_log" && pass "its evidence is marked $want, as this host's kernel.yama.ptrace_scope says" || fail "evidence mark for $pid (want $want): $(grep "evidence pid=$pid" "$las_log")"
   kill -TERM "$run_pid"; wait "$run_pid"; rc=$?
   [[ $rc -eq 143 ]] && gone "$pid" && pass "SIGTERM to arca run ends the program; arca run exits 143" || fail "SIGTERM: rc $rc, $pid $(gone "$pid" && echo gone || echo alive)"
 else

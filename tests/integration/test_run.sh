@@ -48,6 +48,7 @@ services:
     platform: {sim: {}}
 secrets:
   - {name: pw, kind: ascii, size: 8}
+$(arca_host_tolerate)
 YAML
 "$arca" session create "$tmp/s.yaml" >/dev/null || exit 1
 

@@ -1,6 +1,7 @@
-/* test_evidence.c: sim evidence against a known answer made with another
- * Ed25519 implementation (Python cryptography), a refusal for every field
- * and every flipped bit, and the LAS client against a scripted fake LAS. */
+/* test_evidence.c: sim evidence against known answers made with another
+ * Ed25519 implementation (Python cryptography), with and without the
+ * ptrace-protected flag, a refusal for every field, every flipped bit and
+ * every unknown flag bit, and the LAS client against a scripted fake LAS. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,7 +21,7 @@
 #include "arca/encode.h"
 
 /* priv = 00 01 .. 1f; timestamp 1700000000, pid 4242, uid 1000,
- * measurement aa.., report data 00 01 .. 3f. */
+ * measurement aa.., report data 00 01 .. 3f, flags 0. */
 static const char kat_hex[] =
 	"4152434145563031010000000000000000f153650000000092100000e8030000"
 	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -29,6 +30,16 @@ static const char kat_hex[] =
 	"03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8"
 	"0412e34eac99f4e71b4c3cb97128dfec7c32292f91ad067b7a1b0d0ba13c108b"
 	"2b4dfeb35db0b4965df7ae31fee24d57649b23d7f5f10e3fe5eca70a4c6e8503";
+
+/* The same with flags = 1 (ARCA_SIM_FLAG_PTRACE_PROTECTED) at offset 12. */
+static const char kat_protected_hex[] =
+	"4152434145563031010000000100000000f153650000000092100000e8030000"
+	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+	"202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+	"03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8"
+	"19523e69125bd96b536b631d394b7a198d4366f32bb9c4e04c6933f5d9f9ad14"
+	"5783ddc6960af0841df6d47f5adcaa44fc106dbda41f30a68788adfaac6f3c09";
 
 static void kat_input(struct arca_sim_evidence *ev, uint8_t priv[32])
 {
@@ -44,11 +55,16 @@ static void kat_input(struct arca_sim_evidence *ev, uint8_t priv[32])
 	assert_int_equal(arca_ed25519_public(priv, ev->las_pub), 0);
 }
 
-static void kat_bytes(uint8_t out[ARCA_SIM_EVIDENCE_LEN])
+static void hex_bytes(const char *hex, uint8_t out[ARCA_SIM_EVIDENCE_LEN])
 {
 	size_t n;
-	assert_int_equal(arca_hex_decode(kat_hex, strlen(kat_hex), out, ARCA_SIM_EVIDENCE_LEN, &n), 0);
+	assert_int_equal(arca_hex_decode(hex, strlen(hex), out, ARCA_SIM_EVIDENCE_LEN, &n), 0);
 	assert_int_equal(n, ARCA_SIM_EVIDENCE_LEN);
+}
+
+static void kat_bytes(uint8_t out[ARCA_SIM_EVIDENCE_LEN])
+{
+	hex_bytes(kat_hex, out);
 }
 
 static void test_sign_kat(void **state)
@@ -68,10 +84,39 @@ static void test_sign_kat(void **state)
 	assert_memory_equal(got.measurement, ev.measurement, 32);
 	assert_memory_equal(got.report_data, ev.report_data, 64);
 	assert_memory_equal(got.las_pub, ev.las_pub, 32);
+	assert_int_equal(got.flags, 0);
 
 	/* Signing with a key other than the one the evidence names is a bug. */
 	priv[0] ^= 1;
 	assert_int_equal(arca_sim_evidence_sign(&ev, priv, out), ARCA_EINVAL);
+}
+
+static void test_sign_kat_ptrace_protected(void **state)
+{
+	struct arca_sim_evidence ev, got;
+	uint8_t priv[32], out[ARCA_SIM_EVIDENCE_LEN], want[ARCA_SIM_EVIDENCE_LEN], plain[ARCA_SIM_EVIDENCE_LEN];
+	struct arca_errbuf e;
+
+	kat_input(&ev, priv);
+	ev.flags = ARCA_SIM_FLAG_PTRACE_PROTECTED;
+	hex_bytes(kat_protected_hex, want);
+	assert_int_equal(arca_sim_evidence_sign(&ev, priv, out), 0);
+	assert_memory_equal(out, want, sizeof(want));
+	assert_int_equal(out[12], 1);
+	assert_int_equal(arca_sim_evidence_verify(want, sizeof(want), &got, &e), 0);
+	assert_int_equal(got.flags, ARCA_SIM_FLAG_PTRACE_PROTECTED);
+	assert_int_equal(got.pid, 4242);
+
+	/* The flag is signed: clearing it in protected evidence (or setting
+	 * it in plain evidence) breaks the signature. */
+	want[12] = 0;
+	struct arca_sim_evidence none;
+	memset(&none, 0x77, sizeof(none));
+	assert_int_equal(arca_sim_evidence_verify(want, sizeof(want), &none, &e), ARCA_ECRYPTO);
+	assert_non_null(strstr(e.msg, "signature"));
+	kat_bytes(plain);
+	plain[12] = 1;
+	assert_int_equal(arca_sim_evidence_verify(plain, sizeof(plain), NULL, &e), ARCA_ECRYPTO);
 }
 
 static void expect_refused(const uint8_t *p, size_t n, int rc, const char *needle)
@@ -116,9 +161,16 @@ static void test_field_refusals(void **state)
 	kat_bytes(ev);
 	ev[8] = 2;
 	expect_refused(ev, ARCA_SIM_EVIDENCE_LEN, ARCA_EPARSE, "platform 2");
-	kat_bytes(ev);
-	ev[15] = 1;
-	expect_refused(ev, ARCA_SIM_EVIDENCE_LEN, ARCA_EPARSE, "reserved");
+	/* Flag bits this version does not know are refused before the
+	 * signature is even looked at, whichever bit it is. */
+	for (int bit = 1; bit < 32; bit++) {
+		kat_bytes(ev);
+		ev[12 + bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		expect_refused(ev, ARCA_SIM_EVIDENCE_LEN, ARCA_EPARSE, "unknown flags");
+		hex_bytes(kat_protected_hex, ev);
+		ev[12 + bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		expect_refused(ev, ARCA_SIM_EVIDENCE_LEN, ARCA_EPARSE, "unknown flags");
+	}
 	kat_bytes(ev);
 	ev[16] ^= 1; /* timestamp */
 	expect_refused(ev, ARCA_SIM_EVIDENCE_LEN, ARCA_ECRYPTO, "signature");
@@ -158,9 +210,23 @@ static void test_roundtrip_random(void **state)
 	ev.uid = 0;
 	assert_int_equal(arca_random(ev.measurement, 32), 0);
 	assert_int_equal(arca_random(ev.report_data, 64), 0);
+	ev.flags = ARCA_SIM_FLAG_PTRACE_PROTECTED;
 	assert_int_equal(arca_sim_evidence_sign(&ev, priv, out), 0);
 	assert_int_equal(arca_sim_evidence_verify(out, sizeof(out), &got, &e), 0);
 	assert_memory_equal(&got, &ev, sizeof(ev));
+}
+
+/* The signer refuses to produce evidence no verifier would accept. */
+static void test_sign_refuses_unknown_flags(void **state)
+{
+	struct arca_sim_evidence ev;
+	uint8_t priv[32], out[ARCA_SIM_EVIDENCE_LEN];
+
+	kat_input(&ev, priv);
+	ev.flags = 0x2;
+	assert_int_equal(arca_sim_evidence_sign(&ev, priv, out), ARCA_EINVAL);
+	ev.flags = ARCA_SIM_FLAG_PTRACE_PROTECTED | 0x80000000u;
+	assert_int_equal(arca_sim_evidence_sign(&ev, priv, out), ARCA_EINVAL);
 }
 
 /* ---- a fake LAS ---- */
@@ -355,6 +421,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sign_kat),
+		cmocka_unit_test(test_sign_kat_ptrace_protected),
+		cmocka_unit_test(test_sign_refuses_unknown_flags),
 		cmocka_unit_test(test_every_bit_counts),
 		cmocka_unit_test(test_field_refusals),
 		cmocka_unit_test(test_roundtrip_random),

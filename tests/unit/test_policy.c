@@ -694,7 +694,12 @@ static const struct bad bads[] = {
 	 "owner '" FPR_A "' is declared twice (first at line 3, column 12)"},
 	{"empty owners", "name: s\naccess: {owners: []}\n", 2, 18, "owners is empty"},
 	{"bad predecessor", "name: s\npredecessor: 1234\n", 2, 14, "predecessor must be the 64 hex digits"},
-	{"unknown tolerate word", "name: s\ntolerate: [no-secret-memory, no-encryption]\n", 2, 30, "'no-encryption', which arca does not know"},
+	{"unknown tolerate word", "name: s\ntolerate: [no-secret-memory, no-encryption]\n", 2, 30,
+	 "'no-encryption', which arca does not know; the words known are no-secret-memory and no-ptrace-protection"},
+	{"misspelt tolerate word", "name: s\ntolerate: [no-ptrace-protections]\n", 2, 12,
+	 "'no-ptrace-protections', which arca does not know"},
+	{"duplicate tolerate word", "name: s\ntolerate: [no-ptrace-protection, no-secret-memory, no-ptrace-protection]\n", 2,
+	 52, "tolerated word 'no-ptrace-protection' is declared twice (first at line 2, column 12)"},
 	{"bad env name", "name: s\n" SVC_HEAD "    environment: {1BAD: x}\n", 7, 19, "'1BAD' is not a valid environment variable name"},
 	{"null env value", "name: s\n" SVC_HEAD "    environment: {A: ~}\n", 7, 22, "environment variable 'A' is empty"},
 	{"empty command", "name: s\nservices:\n  - name: api\n    command: []\n", 4, 14, "command of service 'api' is empty"},
@@ -954,6 +959,8 @@ static const char *const variants[] = {
 	"secret-size: 33\n",
 	"secret-value: \"abce\"\n",
 	"tolerate: [no-secret-memory]\n",
+	"tolerate: [no-ptrace-protection]\n",
+	"tolerate: [no-ptrace-protection, no-secret-memory]\n",
 	"service-name: c\n",
 	"drop-service\n",
 };
@@ -1091,6 +1098,40 @@ static void test_canonical_known_answer(void **state)
 	assert_memory_equal(h, h2, 32);
 	arca_buf_free(&b);
 	arca_policy_free(p);
+}
+
+/* no-ptrace-protection (CAS: accept sim evidence from a host without Yama
+ * ptrace protection) is a tolerate word like no-secret-memory: parsed,
+ * kept, and in the canonical form as a sorted list of strings. */
+static void test_tolerate_no_ptrace_protection(void **state)
+{
+	(void)state;
+	struct arca_policy *p = parse_ok("name: t\ntolerate: [no-secret-memory, no-ptrace-protection]\n");
+	assert_int_equal(p->ntolerate, 2);
+	assert_string_equal(p->tolerate[1], "no-ptrace-protection");
+	struct arca_buf b;
+	arca_buf_init(&b, 0, 1);
+	assert_int_equal(arca_policy_canonical(p, &b), 0);
+	assert_string_equal((char *)b.p,
+			    "{\"access\":null,\"name\":\"t\",\"predecessor\":null,\"secrets\":[],\"services\":[],"
+			    "\"tolerate\":[\"no-ptrace-protection\",\"no-secret-memory\"],\"version\":1,\"volumes\":[]}");
+	uint8_t both[32], one[32], none[32];
+	assert_int_equal(arca_policy_hash(p, both), 0);
+	arca_buf_free(&b);
+	arca_policy_free(p);
+
+	p = parse_ok("name: t\ntolerate: [no-ptrace-protection]\n");
+	assert_int_equal(p->ntolerate, 1);
+	assert_string_equal(p->tolerate[0], "no-ptrace-protection");
+	assert_int_equal(arca_policy_hash(p, one), 0);
+	arca_policy_free(p);
+	p = parse_ok("name: t\n");
+	assert_int_equal(p->ntolerate, 0);
+	assert_int_equal(arca_policy_hash(p, none), 0);
+	arca_policy_free(p);
+	/* Tolerating it is part of what the owner signed: it changes the hash. */
+	assert_memory_not_equal(one, none, 32);
+	assert_memory_not_equal(one, both, 32);
 }
 
 static void test_redaction(void **state)
@@ -1301,6 +1342,7 @@ int main(void)
 		cmocka_unit_test(test_hash_same_for_two_spellings),
 		cmocka_unit_test(test_hash_changes_with_every_field),
 		cmocka_unit_test(test_canonical_known_answer),
+		cmocka_unit_test(test_tolerate_no_ptrace_protection),
 		cmocka_unit_test(test_redaction),
 		cmocka_unit_test(test_subst_renders),
 		cmocka_unit_test(test_subst_literal_dollars),
