@@ -77,8 +77,9 @@ static int check_elf(const char *path, int fd, off_t size, struct arca_errbuf *e
 		return arca_errf(e, ARCA_EINVAL, "%s is not an executable program (too short to be ELF)", path);
 	if (head[0] == '#' && head[1] == '!')
 		return arca_errf(e, ARCA_EINVAL,
-				 "%s is a script: the measurement would cover its interpreter only; run the "
-				 "interpreter with the script as an argument instead (e.g. arca run -- /usr/bin/python3 %s)",
+				 "%s is a script: a measurement covers executable code only, so neither this script "
+				 "nor anything else the interpreter reads would be attested; give the interpreter as "
+				 "the command only if whoever can change %s is trusted with the session's secrets",
 				 path, path);
 	if (memcmp(head, ELFMAG, SELFMAG) != 0)
 		return arca_errf(e, ARCA_EINVAL, "%s is not an ELF executable", path);
