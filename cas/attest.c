@@ -13,7 +13,19 @@
  * before its shield protected it (no Yama, or ptrace_scope 0). Whether that
  * is acceptable is the session owner's decision: such evidence is refused
  * (platform_unprotected) unless the session tolerates no-ptrace-protection,
- * and a grant that relied on the toleration says so in its audit record. */
+ * and a grant that relied on the toleration says so in its audit record.
+ *
+ * Hardware evidence ("platform": "sev-snp" or "tdx", the envelope of
+ * include/arca/evidence_hw.h from an arca-las in a confidential VM) takes
+ * the place of the signature and las-trust checks: the envelope parses,
+ * its hardware report's report data is the envelope's binding (checked
+ * first: cheap, and its verdict does not depend on certificate dates), and
+ * the report verifies to the vendor's pinned root at the time of the
+ * request. No LAS key is trusted for it: what vouches for the arca-las in
+ * the VM is the service's constraint on the VM's launch measurement. The
+ * rest is as for sim: report data, session and service, the service lists
+ * the platform, then its platform constraints (platform_not_allowed, the
+ * audit reason names the field), measurement, ptrace protection. */
 #include "cas.h"
 
 #include <stdarg.h>
@@ -23,6 +35,7 @@
 
 #include "arca/encode.h"
 #include "arca/evidence.h"
+#include "arca/evidence_hw.h"
 #include "arca/policy.h"
 #include "arca/proto.h"
 #include "secrets.h"
@@ -57,8 +70,13 @@ void cas_handle_nonce(struct cas_req *r)
 struct attempt {
 	struct arca_msg_attest m;
 	int decoded;
+	/* sim evidence, or what hardware evidence says in the same terms
+	 * (pid, uid, measurement, report data, the ptrace flag) */
 	struct arca_sim_evidence ev;
 	int verified;
+	uint32_t hw;                /* 0: sim; else ARCA_HW_PLATFORM_* */
+	struct arca_hw_facts facts; /* hardware evidence, once verified */
+	json_t *hw_fields;          /* its report's fields, for the audit record */
 	int tolerated_ptrace; /* granted although the evidence lacks PTRACE_PROTECTED */
 	char las[ARCA_FPR_LEN];
 };
@@ -84,7 +102,10 @@ static json_t *attempt_extra(const struct attempt *a)
 		json_object_set_new(o, "platform", json_string(a->m.platform));
 	if (a->verified) {
 		arca_digest_format(a->ev.measurement, digest);
-		json_object_set_new(o, "las", json_string(a->las));
+		if (!a->hw)
+			json_object_set_new(o, "las", json_string(a->las));
+		else if (a->hw_fields)
+			json_object_set(o, "hardware", a->hw_fields);
 		json_object_set_new(o, "measurement", json_string(digest));
 		json_object_set_new(o, "pid", json_integer(a->ev.pid));
 		json_object_set_new(o, "uid", json_integer(a->ev.uid));
@@ -266,10 +287,24 @@ static int evaluate(struct cas_req *r, struct attempt *a, struct arca_buf *box, 
 		code = CAS_UNKNOWN_SERVICE;
 		goto out;
 	}
-	if (!svc->platform_sim) {
+	if (!a->hw && !svc->platform_sim) {
 		snprintf(why, cap, "service '%s' does not list sim under platform", a->m.service);
 		code = CAS_PLATFORM_NOT_ALLOWED;
 		goto out;
+	}
+	if (a->hw) {
+		if (!arca_hw_platform_listed(&a->facts, svc)) {
+			snprintf(why, cap, "service '%s' does not list %s under platform", a->m.service,
+				 arca_hw_platform_name(a->hw));
+			code = CAS_PLATFORM_NOT_ALLOWED;
+			goto out;
+		}
+		if (arca_hw_check_constraints(&a->facts, svc, &e) < 0) {
+			snprintf(why, cap, "service '%s': %s constraint not met: %.400s", a->m.service,
+				 arca_hw_platform_name(a->hw), e.msg);
+			code = CAS_PLATFORM_NOT_ALLOWED;
+			goto out;
+		}
 	}
 	arca_digest_format(a->ev.measurement, seen);
 	if (!svc->has_measurement) {
@@ -286,10 +321,11 @@ static int evaluate(struct cas_req *r, struct attempt *a, struct arca_buf *box, 
 	if (!(a->ev.flags & ARCA_SIM_FLAG_PTRACE_PROTECTED)) {
 		if (!tolerates(p, TOLERATE_PTRACE)) {
 			snprintf(why, cap,
-				 "the evidence from LAS %s is not ptrace-protected (kernel.yama.ptrace_scope missing "
+				 "the evidence from %s%s is not ptrace-protected (kernel.yama.ptrace_scope missing "
 				 "or 0 on that host, or the program was not started through arca run), and session "
 				 "'%s' does not tolerate " TOLERATE_PTRACE,
-				 a->las, a->m.session);
+				 a->hw ? "the arca-las in the confidential VM" : "LAS ", a->hw ? "" : a->las,
+				 a->m.session);
 			code = CAS_PLATFORM_UNPROTECTED;
 			goto out;
 		}
@@ -315,6 +351,43 @@ out:
 	free(ds);
 	cas_session_rec_free(&rec);
 	return code;
+}
+
+/* Hardware evidence up to its report (see the top of this file); on
+ * success a->ev says what it says in sim evidence's terms. Refuses (and
+ * returns -1) otherwise. */
+static int verify_hw(struct cas_req *r, struct attempt *a)
+{
+	struct arca_hw_result res;
+	struct arca_errbuf e = {{0}};
+	enum arca_hw_failure failed = ARCA_HW_OK;
+	const char *sent = arca_evidence_platform(a->m.evidence, a->m.evidence_len);
+
+	if (!sent || strcmp(sent, a->m.platform) != 0) {
+		refuse(r, a, CAS_EVIDENCE_INVALID, "the request says platform '%s' but the evidence is %s",
+		       a->m.platform, sent ? sent : "of no kind arca knows");
+		return -1;
+	}
+	arca_hw_result_init(&res);
+	int rc = arca_hw_evidence_verify(a->m.evidence, a->m.evidence_len, time(NULL), NULL, NULL, &a->facts,
+					 &failed, &res, &e);
+	if (res.fields)
+		a->hw_fields = json_incref(res.fields);
+	arca_hw_result_free(&res);
+	if (rc < 0) {
+		refuse(r, a, failed == ARCA_HW_BAD_BINDING ? CAS_BINDING_MISMATCH : CAS_EVIDENCE_INVALID, "%s",
+		       e.msg[0] ? e.msg : arca_strerror(rc));
+		return -1;
+	}
+	memset(&a->ev, 0, sizeof a->ev);
+	a->ev.timestamp = a->facts.timestamp;
+	a->ev.pid = a->facts.pid;
+	a->ev.uid = a->facts.uid;
+	a->ev.flags = (a->facts.flags & ARCA_HW_FLAG_PTRACE_PROTECTED) ? ARCA_SIM_FLAG_PTRACE_PROTECTED : 0;
+	memcpy(a->ev.measurement, a->facts.measurement, 32);
+	memcpy(a->ev.report_data, a->facts.report_data, 64);
+	a->verified = 1;
+	return 0;
 }
 
 void cas_handle_attest(struct cas_req *r)
@@ -359,28 +432,33 @@ void cas_handle_attest(struct cas_req *r)
 		goto out;
 	}
 
-	if (strcmp(a.m.platform, "sim") != 0) {
+	a.hw = arca_hw_platform_parse(a.m.platform);
+	if (a.hw) {
+		if (verify_hw(r, &a) < 0)
+			goto out;
+	} else if (strcmp(a.m.platform, "sim") != 0) {
 		refuse(r, &a, CAS_EVIDENCE_INVALID, "evidence of platform '%s' cannot be verified by this CAS",
 		       a.m.platform);
 		goto out;
-	}
-	if (arca_sim_evidence_verify(a.m.evidence, a.m.evidence_len, &a.ev, &e) < 0) {
-		refuse(r, &a, CAS_EVIDENCE_INVALID, "%s", e.msg);
-		goto out;
-	}
-	if (las_fpr(r->w, a.ev.las_pub, a.las) < 0) {
-		refuse(r, &a, CAS_INTERNAL, "cannot fingerprint the LAS key");
-		goto out;
-	}
-	a.verified = 1;
+	} else {
+		if (arca_sim_evidence_verify(a.m.evidence, a.m.evidence_len, &a.ev, &e) < 0) {
+			refuse(r, &a, CAS_EVIDENCE_INVALID, "%s", e.msg);
+			goto out;
+		}
+		if (las_fpr(r->w, a.ev.las_pub, a.las) < 0) {
+			refuse(r, &a, CAS_INTERNAL, "cannot fingerprint the LAS key");
+			goto out;
+		}
+		a.verified = 1;
 
-	rc = cas_trust_has(&c->trust, a.las);
-	if (rc <= 0) {
-		refuse(r, &a, CAS_PLATFORM_UNTRUSTED,
-		       rc < 0 ? "LAS key %s not trusted: %s/las-trust cannot be read"
-			      : "LAS key %s is not trusted (not in %s/las-trust)",
-		       a.las, c->cfg.state_dir);
-		goto out;
+		rc = cas_trust_has(&c->trust, a.las);
+		if (rc <= 0) {
+			refuse(r, &a, CAS_PLATFORM_UNTRUSTED,
+			       rc < 0 ? "LAS key %s not trusted: %s/las-trust cannot be read"
+				      : "LAS key %s is not trusted (not in %s/las-trust)",
+			       a.las, c->cfg.state_dir);
+			goto out;
+		}
 	}
 
 	if (arca_report_data(a.m.nonce, a.m.pubkey, a.m.session, a.m.service, rd) < 0) {
@@ -415,6 +493,7 @@ out:
 	arca_wipe(rd, sizeof rd);
 	if (a.decoded)
 		arca_msg_attest_free(&a.m);
+	json_decref(a.hw_fields);
 	arca_buf_free(&box);
 	arca_buf_free(&reply);
 }

@@ -20,6 +20,7 @@
 
 #include "arca/encode.h"
 #include "arca/evidence.h"
+#include "arca/evidence_hw.h"
 #include "arca/proto.h"
 
 #define CAS_BINDING_LABEL "arca-cas"
@@ -69,15 +70,19 @@ void cas_handle_cas_evidence(struct cas_req *r)
 		cas_fail(r, CAS_INTERNAL, NULL);
 		return;
 	}
-	if (arca_las_request(c->cfg.las_path, rd, &ev, &evlen, &e) == 0 && evlen > 0 && evlen <= ARCA_MAX_EVIDENCE) {
+	/* The platform is what LAS sent (sim, or the hardware envelope of a
+	 * confidential VM), never assumed: the client verifies it as that. */
+	const char *plat = NULL;
+	if (arca_las_request(c->cfg.las_path, rd, &ev, &evlen, &e) == 0 && evlen > 0 && evlen <= ARCA_MAX_EVIDENCE &&
+	    (plat = arca_evidence_platform(ev, evlen)) != NULL) {
 		b64 = malloc(ARCA_B64_LEN(evlen));
 		if (b64) {
 			arca_b64_encode(ev, evlen, b64);
-			j = json_pack("{s:s,s:s,s:s}", "fingerprint", c->id.fpr, "platform", "sim", "evidence", b64);
+			j = json_pack("{s:s,s:s,s:s}", "fingerprint", c->id.fpr, "platform", plat, "evidence", b64);
 		}
 	} else {
 		cas_log("info", "no evidence for CAS itself (%s); answering platform none",
-			e.msg[0] ? e.msg : "LAS gave nothing");
+			e.msg[0] ? e.msg : ev ? "LAS gave evidence of no kind arca knows" : "LAS gave nothing");
 		j = json_pack("{s:s,s:s}", "fingerprint", c->id.fpr, "platform", "none");
 	}
 	text = j ? json_dumps(j, JSON_COMPACT) : NULL;

@@ -1,14 +1,16 @@
-/* las.h: the parts of arca-las (Local Attestation Service, sim mode).
+/* las.h: the parts of arca-las (Local Attestation Service).
  *
  * key.c owns the platform key (the one secret of the daemon), peer.c
  * decides whether a connection's peer is a process that may be measured
  * and is still the same process afterwards, serve.c answers one request,
  * launch.c starts a program for `arca run` and answers its one evidence
- * request (CONTRACTS.md "Trusted launch").
+ * request (CONTRACTS.md "Trusted launch"), tsm.c obtains hardware reports
+ * through configfs-tsm in a confidential VM.
  * main.c holds the accept loop and decides when each request is served. */
 #ifndef ARCA_LAS_H
 #define ARCA_LAS_H
 
+#include <limits.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <pthread.h>
@@ -69,11 +71,42 @@ struct las_caches {
 int las_caches_init(struct las_caches *cs) ARCA_MUST_CHECK;
 void las_caches_free(struct las_caches *cs);
 
+/* tsm.c: hardware reports through configfs-tsm (--platform sev-snp, tdx,
+ * auto). root is /sys/kernel/config/tsm/report unless ARCA_TSM_ROOT says
+ * otherwise (tests). One report is made at a time. */
+struct arca_hw_envelope;
+struct arca_buf;
+struct las_tsm {
+	char root[PATH_MAX];
+	uint32_t platform;     /* ARCA_HW_PLATFORM_*; 0: sim mode */
+	pthread_mutex_t mu;
+	unsigned long counter; /* entry names, under mu */
+	int inited;
+};
+/* want: "sim", "sev-snp", "tdx" or "auto". For hardware (and auto where
+ * configfs-tsm exists) obtains one report now, so that a platform that
+ * cannot deliver refuses at start; says on stderr what it found and, for
+ * auto, what it chose. t->platform (and *platform) is 0 for sim. */
+int las_tsm_open(struct las_tsm *t, const char *want, uint32_t *platform, struct arca_errbuf *e) ARCA_MUST_CHECK;
+void las_tsm_close(struct las_tsm *t);
+/* The hardware envelope for hdr (platform, report and what follows are
+ * filled here): its binding goes to configfs-tsm as inblob. Appends to out. */
+int las_tsm_envelope(struct las_tsm *t, const struct arca_hw_envelope *hdr, struct arca_buf *out,
+		     struct arca_errbuf *e) ARCA_MUST_CHECK;
+
 struct las_ctx {
 	const struct las_key *key;
 	struct las_caches *caches;
 	const char *shield; /* real path of the shield launched programs preload */
+	struct las_tsm *tsm; /* tsm->platform 0: sim evidence */
 };
+
+/* The evidence of this LAS's platform for the measured process (pid, uid)
+ * with the caller's report data: sim evidence signed with the platform
+ * key, or the hardware envelope. ptrace_protected sets the flag of either
+ * (evidence.h, evidence_hw.h). Appends to out. */
+int las_evidence(const struct las_ctx *ctx, pid_t pid, uid_t uid, int ptrace_protected, const uint8_t measurement[32],
+		 const uint8_t report_data[64], struct arca_buf *out, struct arca_errbuf *e) ARCA_MUST_CHECK;
 
 /* Seconds a client has to send its request, and to take the answer. */
 #define LAS_IO_TIMEOUT_S 5

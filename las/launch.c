@@ -553,13 +553,14 @@ static void log_evidence(const struct launch *l, const char *meas, const char *o
 /* The one evidence request of this launch; the channel is closed after. */
 static void serve_evidence(struct launch *l)
 {
-	uint8_t req[ARCA_LAS_REQ_LEN], extra, ev_bytes[ARCA_SIM_EVIDENCE_LEN];
+	uint8_t req[ARCA_LAS_REQ_LEN], extra;
 	struct arca_measurement m = {0};
-	struct arca_sim_evidence ev;
+	struct arca_buf ev;
 	struct arca_errbuf e = {{0}};
 	char meas[ARCA_DIGEST_STR_LEN] = "-";
 	struct timeval tv = {.tv_sec = LAS_IO_TIMEOUT_S, .tv_usec = 0};
 
+	arca_buf_init(&ev, ARCA_LAS_MAX_RESP - 3, 0);
 	/* A program that does not read its answer only loses it. */
 	(void)setsockopt(l->chan, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 	/* A program that ended (or gave up) without asking: nothing to say. */
@@ -592,26 +593,13 @@ static void serve_evidence(struct launch *l)
 	if (las_peer_confirm(l->chan, &l->peer, &e) < 0 || traced(l->peer.pid, &e) < 0)
 		goto refuse;
 
-	memset(&ev, 0, sizeof ev);
-	ev.timestamp = (uint64_t)time(NULL);
-	ev.pid = (uint32_t)l->peer.pid;
-	ev.uid = (uint32_t)l->peer.uid;
 	/* Read now, not at start: the sysctl can change while LAS runs, and
 	 * the evidence must say what held for this program. */
-	if (las_ptrace_scope() >= 1)
-		ev.flags |= ARCA_SIM_FLAG_PTRACE_PROTECTED;
-	memcpy(ev.measurement, m.digest, 32);
-	memcpy(ev.report_data, req + 4, 64);
-	memcpy(ev.las_pub, l->ctx->key->pub, 32);
-	if (arca_sim_evidence_sign(&ev, l->ctx->key->priv, ev_bytes) < 0) {
-		arca_errf(&e, ARCA_ECRYPTO, "internal error: signing failed");
+	int protected_ = las_ptrace_scope() >= 1;
+	if (las_evidence(l->ctx, l->peer.pid, l->peer.uid, protected_, m.digest, req + 4, &ev, &e) < 0)
 		goto refuse;
-	}
-	las_reply(l->chan, 0, ev_bytes, sizeof ev_bytes);
-	log_evidence(l, meas,
-		     (ev.flags & ARCA_SIM_FLAG_PTRACE_PROTECTED) ? "granted ptrace-protected"
-								 : "granted not-ptrace-protected",
-		     NULL);
+	las_reply(l->chan, 0, ev.p, ev.len);
+	log_evidence(l, meas, protected_ ? "granted ptrace-protected" : "granted not-ptrace-protected", NULL);
 	goto out;
 refuse:
 	if (e.msg[0] == 0)
@@ -620,6 +608,7 @@ refuse:
 	log_evidence(l, meas, "refused", e.msg);
 out:
 	arca_measurement_free(&m);
+	arca_buf_free(&ev);
 	close(l->chan);
 	l->chan = -1;
 }

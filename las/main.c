@@ -1,6 +1,6 @@
-/* main.c: arca-las, the Local Attestation Service (sim mode).
+/* main.c: arca-las, the Local Attestation Service.
  *
- *   arca-las [--state DIR] [--socket PATH] [--platform sim] [--shield PATH]
+ *   arca-las [--state DIR] [--socket PATH] [--platform auto|sim|sev-snp|tdx] [--shield PATH]
  *
  * A foreground daemon: prints the platform key's fingerprint and a ready
  * line on stdout (CONTRACTS.md), logs on stderr, answers each connection
@@ -35,6 +35,7 @@
 #include <sys/un.h>
 
 #include "las.h"
+#include "arca/evidence_hw.h"
 #include "arca/exec_check.h"
 
 #define DEFAULT_STATE "/var/lib/arca/las"
@@ -82,10 +83,12 @@ static struct {
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: arca-las [--state DIR] [--socket PATH] [--platform sim]\n"
+	fprintf(stderr, "usage: arca-las [--state DIR] [--socket PATH] [--platform auto|sim|sev-snp|tdx]\n"
 			"  --state DIR     platform key directory (default " DEFAULT_STATE ")\n"
 			"  --socket PATH   Unix socket to listen on (default " DEFAULT_SOCKET ")\n"
-			"  --platform sim  evidence kind; only sim in this version\n"
+			"  --platform P    evidence kind: sim (default; signed with the platform key), sev-snp or\n"
+			"                  tdx (hardware reports through configfs-tsm, in a confidential VM), or\n"
+			"                  auto (hardware when configfs-tsm offers it, else sim; says which)\n"
 			"  --shield PATH   the shield launched programs preload (default: beside this binary,\n"
 			"                  ../lib/" ARCA_SHIELD_NAME "); `arca measure` must use the same\n");
 	return 2;
@@ -401,6 +404,7 @@ int main(int argc, char **argv)
 	char shield[PATH_MAX];
 	struct arca_errbuf e = {{0}};
 	struct las_key key;
+	struct las_tsm tsm;
 	struct las_caches caches;
 	struct stat bound;
 	sigset_t sigs;
@@ -423,10 +427,9 @@ int main(int argc, char **argv)
 			return usage();
 		*dst = argv[++i];
 	}
-	if (strcmp(platform, "sim") != 0) {
-		fprintf(stderr, "arca-las: platform \"%s\" refused: hardware evidence (sev-snp, tdx) is not supported "
-				"by this version of arca-las; use --platform sim\n",
-			platform);
+	if (strcmp(platform, "sim") != 0 && strcmp(platform, "auto") != 0 && strcmp(platform, "sev-snp") != 0 &&
+	    strcmp(platform, "tdx") != 0) {
+		fprintf(stderr, "arca-las: platform \"%s\" refused: use auto, sim, sev-snp or tdx\n", platform);
 		return 1;
 	}
 
@@ -452,12 +455,24 @@ int main(int argc, char **argv)
 	if (sfd < 0)
 		return die("signalfd failed");
 
+	/* Before anything else is set up: a hardware platform that cannot
+	 * deliver refuses to start (it obtains one report to find out). */
+	uint32_t hw = 0;
+	if (las_tsm_open(&tsm, platform, &hw, &e) < 0)
+		return die(e.msg);
+	const char *chosen = hw ? arca_hw_platform_name(hw) : "sim";
 	if (las_key_open(state, &key, &e) < 0)
 		return die(e.msg);
 	fprintf(stderr, "arca-las: platform key %s %s in %s\n", key.fpr, key.created ? "created" : "loaded", state);
-	fprintf(stderr, "arca-las: sim mode does not protect against a malicious kernel, kernel module or boot "
-			"code: evidence is signed with this host's key and measurements are taken through this "
-			"kernel\n");
+	if (hw)
+		fprintf(stderr, "arca-las: %s mode: evidence is a hardware report signed by the CPU vendor's key that "
+				"binds the measurement taken here; it protects against the host and hypervisor, not "
+				"against this VM's own kernel\n",
+			chosen);
+	else
+		fprintf(stderr, "arca-las: sim mode does not protect against a malicious kernel, kernel module or boot "
+				"code: evidence is signed with this host's key and measurements are taken through this "
+				"kernel\n");
 	fprintf(stderr, "arca-las: launched programs preload %s\n", shield);
 	warn_ptrace_scope();
 	if (las_caches_init(&caches) < 0) {
@@ -477,14 +492,14 @@ int main(int argc, char **argv)
 		return die(e.msg);
 	}
 
-	struct las_ctx ctx = {.key = &key, .caches = &caches, .shield = shield};
+	struct las_ctx ctx = {.key = &key, .caches = &caches, .shield = shield, .tsm = &tsm};
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 512u << 10);
 
 	printf("fingerprint %s\n", key.fpr);
-	printf("ready socket=%s platform=sim fingerprint=%s\n", sock, key.fpr);
+	printf("ready socket=%s platform=%s fingerprint=%s\n", sock, chosen, key.fpr);
 	fflush(stdout);
 
 	int logged_full = 0;
@@ -543,8 +558,10 @@ int main(int argc, char **argv)
 	left += las_launch_stop(DRAIN_SECONDS);
 	/* Threads still running may read the key: wipe it but keep it mapped. */
 	las_key_close(&key, left == 0);
-	if (left == 0)
+	if (left == 0) {
 		las_caches_free(&caches);
+		las_tsm_close(&tsm);
+	}
 	fprintf(stderr, "arca-las: stopped\n");
 	fflush(stderr);
 	_exit(0);

@@ -24,6 +24,7 @@
 #include "las.h"
 #include "arca/encode.h"
 #include "arca/evidence.h"
+#include "arca/evidence_hw.h"
 #include "arca/las_launch.h"
 
 #define REFUSED 1
@@ -236,6 +237,37 @@ int las_measure(struct las_caches *cs, pid_t pid, struct arca_measurement *m, st
 	return measure_with_cache(cs, pid, m, e);
 }
 
+int las_evidence(const struct las_ctx *ctx, pid_t pid, uid_t uid, int ptrace_protected, const uint8_t measurement[32],
+		 const uint8_t report_data[64], struct arca_buf *out, struct arca_errbuf *e)
+{
+	if (ctx->tsm != NULL && ctx->tsm->platform != 0) {
+		struct arca_hw_envelope env;
+		memset(&env, 0, sizeof env);
+		env.flags = ptrace_protected ? ARCA_HW_FLAG_PTRACE_PROTECTED : 0;
+		env.timestamp = (uint64_t)time(NULL);
+		env.pid = (uint32_t)pid;
+		env.uid = (uint32_t)uid;
+		memcpy(env.measurement, measurement, 32);
+		memcpy(env.report_data, report_data, 64);
+		return las_tsm_envelope(ctx->tsm, &env, out, e);
+	}
+	struct arca_sim_evidence ev;
+	uint8_t bytes[ARCA_SIM_EVIDENCE_LEN];
+	memset(&ev, 0, sizeof ev);
+	ev.timestamp = (uint64_t)time(NULL);
+	ev.pid = (uint32_t)pid;
+	ev.uid = (uint32_t)uid;
+	ev.flags = ptrace_protected ? ARCA_SIM_FLAG_PTRACE_PROTECTED : 0;
+	memcpy(ev.measurement, measurement, 32);
+	memcpy(ev.report_data, report_data, 64);
+	memcpy(ev.las_pub, ctx->key->pub, 32);
+	if (arca_sim_evidence_sign(&ev, ctx->key->priv, bytes) < 0)
+		return arca_errf(e, ARCA_ECRYPTO, "internal error: signing failed");
+	if (arca_buf_append(out, bytes, sizeof bytes) < 0)
+		return arca_errf(e, ARCA_ENOMEM, "LAS is out of memory");
+	return 0;
+}
+
 static void log_line(const struct las_peer *p, const char *meas, const char *outcome, const char *reason)
 {
 	char clean[REASON_MAX + 1];
@@ -291,14 +323,15 @@ refuse:
 
 void las_serve(const struct las_ctx *ctx, int conn, struct las_peer *p)
 {
-	uint8_t req[ARCA_LAS_REQ_LEN], extra, ev_bytes[ARCA_SIM_EVIDENCE_LEN];
+	uint8_t req[ARCA_LAS_REQ_LEN], extra;
 	struct arca_measurement m = {0};
-	struct arca_sim_evidence ev;
+	struct arca_buf ev;
 	struct arca_errbuf e = {{0}};
 	struct timespec deadline;
 	char meas[ARCA_DIGEST_STR_LEN] = "-";
 	struct timeval tv = {.tv_sec = LAS_IO_TIMEOUT_S, .tv_usec = 0};
 
+	arca_buf_init(&ev, ARCA_LAS_MAX_RESP - 3, 0);
 	(void)setsockopt(conn, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
 	deadline.tv_sec += LAS_IO_TIMEOUT_S;
@@ -343,22 +376,14 @@ void las_serve(const struct las_ctx *ctx, int conn, struct las_peer *p)
 	if (las_peer_confirm(conn, p, &e) < 0)
 		goto refuse;
 
-	/* flags stay 0: LAS did not start this process, so nothing kept
-	 * others out of it before now (never ARCA_SIM_FLAG_PTRACE_PROTECTED). */
-	memset(&ev, 0, sizeof ev);
-	ev.timestamp = (uint64_t)time(NULL);
-	ev.pid = (uint32_t)p->pid;
-	ev.uid = (uint32_t)p->uid;
-	memcpy(ev.measurement, m.digest, 32);
-	memcpy(ev.report_data, req + 4, 64);
-	memcpy(ev.las_pub, ctx->key->pub, 32);
-	if (arca_sim_evidence_sign(&ev, ctx->key->priv, ev_bytes) < 0) {
-		arca_errf(&e, ARCA_ECRYPTO, "internal error: signing failed");
+	/* not ptrace-protected: LAS did not start this process, so nothing
+	 * kept others out of it before now */
+	if (las_evidence(ctx, p->pid, p->uid, 0, m.digest, req + 4, &ev, &e) < 0)
 		goto refuse;
-	}
-	send_reply(conn, 0, ev_bytes, sizeof ev_bytes);
+	send_reply(conn, 0, ev.p, ev.len);
 	log_line(p, meas, "granted", NULL);
 	arca_measurement_free(&m);
+	arca_buf_free(&ev);
 	return;
 refuse:
 	if (e.msg[0] == 0)
@@ -370,4 +395,5 @@ refuse:
 	}
 	log_line(p, meas, "refused", e.msg);
 	arca_measurement_free(&m);
+	arca_buf_free(&ev);
 }

@@ -131,8 +131,9 @@ int arca_hw_header_encode(const struct arca_hw_envelope *env, uint8_t out[static
 	ENSURE(env && out, ARCA_EINVAL);
 	ENSURE(env->platform == ARCA_HW_PLATFORM_SEV_SNP || env->platform == ARCA_HW_PLATFORM_TDX, ARCA_EINVAL);
 	memcpy(out, ARCA_HW_MAGIC, 8);
+	ENSURE((env->flags & ~ARCA_HW_FLAGS_KNOWN) == 0, ARCA_EINVAL);
 	put32(out + 8, env->platform);
-	put32(out + 12, 0);
+	put32(out + 12, env->flags);
 	put64(out + 16, env->timestamp);
 	put32(out + 24, env->pid);
 	put32(out + 28, env->uid);
@@ -156,7 +157,8 @@ int arca_hw_envelope_encode(const struct arca_hw_envelope *env, struct arca_buf 
 	ENSURE(env && out && env->report && env->provider && (env->aux || env->aux_len == 0), ARCA_EINVAL);
 	if (check_parts(env, e) < 0)
 		return ARCA_EINVAL;
-	GUARD(arca_hw_header_encode(env, hdr));
+	if (arca_hw_header_encode(env, hdr) < 0)
+		return arca_errf(e, ARCA_EINVAL, "the envelope's flags 0x%08x hold an unknown bit", env->flags);
 	size_t orig = out->len;
 	int rc = arca_buf_append(out, hdr, sizeof hdr);
 	if (rc == 0)
@@ -199,7 +201,6 @@ int arca_hw_envelope_parse(const uint8_t *p, size_t n, struct arca_hw_envelope *
 {
 	struct arca_cur c;
 	const uint8_t *magic;
-	uint32_t reserved;
 
 	ENSURE(out, ARCA_EINVAL);
 	memset(out, 0, sizeof *out);
@@ -213,9 +214,10 @@ int arca_hw_envelope_parse(const uint8_t *p, size_t n, struct arca_hw_envelope *
 	if (memcmp(magic, ARCA_HW_MAGIC, 8) != 0)
 		return arca_errf(e, ARCA_EPARSE, "not a hardware evidence envelope (magic is not " ARCA_HW_MAGIC ")");
 	GUARD(arca_cur_u32le(&c, &out->platform));
-	GUARD(arca_cur_u32le(&c, &reserved));
-	if (reserved != 0)
-		return arca_errf(e, ARCA_EPARSE, "the envelope's reserved word is 0x%08x, not zero", reserved);
+	GUARD(arca_cur_u32le(&c, &out->flags));
+	if (out->flags & ~ARCA_HW_FLAGS_KNOWN)
+		return arca_errf(e, ARCA_EPARSE, "the envelope's flags 0x%08x hold a bit this version does not know",
+				 out->flags);
 	GUARD(arca_cur_u64le(&c, &out->timestamp));
 	GUARD(arca_cur_u32le(&c, &out->pid));
 	GUARD(arca_cur_u32le(&c, &out->uid));
@@ -543,6 +545,7 @@ int arca_hw_evidence_verify(const uint8_t *p, size_t n, time_t now, const struct
 		rc = verify_tdx(&env, p, now, opts, facts, failed, res, e);
 	if (rc < 0)
 		return rc;
+	facts->flags = env.flags;
 	facts->timestamp = env.timestamp;
 	facts->pid = env.pid;
 	facts->uid = env.uid;

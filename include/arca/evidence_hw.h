@@ -5,7 +5,7 @@
  *
  *   0   magic "ARCAHW01"                 8
  *   8   platform u32 (2 = sev-snp, 3 = tdx)
- *   12  reserved u32, zero
+ *   12  flags u32 (bit 0: ARCA_HW_FLAG_PTRACE_PROTECTED; other bits refused)
  *   16  timestamp u64
  *   24  pid u32, uid u32                 (the measured caller)
  *   32  measurement                      32 (in-guest program measurement)
@@ -18,7 +18,14 @@
  *
  * The hardware report's report data must be the binding, SHA-512("arca-las-
  * hw-v1" || bytes 0..127): so the CPU vendor's signature covers what the
- * in-guest arca-las measured and the report data its caller asked for.
+ * in-guest arca-las measured, the report data its caller asked for, and
+ * the flags.
+ *
+ * ARCA_HW_FLAG_PTRACE_PROTECTED says what ARCA_SIM_FLAG_PTRACE_PROTECTED
+ * says of sim evidence (evidence.h): arca-las started the program and no
+ * other process of its user could reach into it before its shield made it
+ * non-dumpable (Yama inside the VM). The hardware vouches for the VM; the
+ * measurement inside it is only as good as that window was closed.
  *
  * Ownership: struct arca_hw_envelope borrows (report, aux and provider
  * point into the bytes parsed, which must outlive it). struct
@@ -46,6 +53,8 @@
 #define ARCA_HW_PLATFORM_TDX 3u
 #define ARCA_HW_PLATFORM_SGX 4u /* facts of an SGX quote only; never in an envelope */
 #define ARCA_HW_HEADER_LEN 128
+#define ARCA_HW_FLAG_PTRACE_PROTECTED 0x1u
+#define ARCA_HW_FLAGS_KNOWN ARCA_HW_FLAG_PTRACE_PROTECTED
 #define ARCA_HW_BINDING_LABEL "arca-las-hw-v1"
 
 /* Bounds of each part. Together they keep an envelope inside one LAS
@@ -57,6 +66,7 @@
 
 struct arca_hw_envelope {
 	uint32_t platform;            /* ARCA_HW_PLATFORM_SEV_SNP or _TDX */
+	uint32_t flags;               /* ARCA_HW_FLAG_* */
 	uint64_t timestamp;
 	uint32_t pid, uid;
 	uint8_t measurement[32];
@@ -84,7 +94,7 @@ int arca_hw_binding(const uint8_t header[static ARCA_HW_HEADER_LEN], uint8_t out
  * read. */
 int arca_hw_envelope_encode(const struct arca_hw_envelope *env, struct arca_buf *out,
 			    struct arca_errbuf *e) ARCA_MUST_CHECK;
-/* Strict: exact lengths, every bound above, reserved zero, the platform's
+/* Strict: exact lengths, every bound above, no unknown flag, the platform's
  * report length (SEV-SNP 1184), TDX without auxblob, a provider that names
  * the envelope's platform, nothing after the provider. ARCA_EPARSE or
  * ARCA_ETOOBIG with a reason in e. */
@@ -111,6 +121,7 @@ static inline const char *arca_evidence_platform(const uint8_t *p, size_t n)
 struct arca_hw_facts {
 	uint32_t platform;
 	/* from the envelope (not for SGX) */
+	uint32_t flags;
 	uint64_t timestamp;
 	uint32_t pid, uid;
 	uint8_t measurement[32];     /* in-guest program measurement */

@@ -21,7 +21,9 @@
  * before its last answer is written, so that once arca-las has read
  * generation the second time the entry is empty and its rmdir succeeds,
  * as it does on configfs; an entry arca-las leaves unfinished stays behind
- * and shows in the test. Attributes are served in parallel, in any order.
+ * and shows in the test. generation, read twice, is a new pipe for the
+ * second read (a pipe pairs a writer with whichever reader holds it).
+ * Attributes are served in parallel, in any order.
  * With --no-provider an entry gets no attributes at all (a kernel without
  * a provider). --race N and --no-provider apply to N entries (race) or
  * all entries from the --from'th on (counting from 1 in creation order).
@@ -153,9 +155,20 @@ static void *serve_generation(void *arg)
 		int fd = open(path, O_WRONLY | O_CLOEXEC);
 		if (fd < 0)
 			return NULL;
-		/* the second read comes after the report: answer with the
-		 * count that includes the write */
-		if (k == 1) {
+		if (k == 0) {
+			/* Before the first answer: a new pipe under the same
+			 * name, so that the next read cannot open this one
+			 * (whose reader may still hold it) and wait forever. */
+			char tmp[PATH_MAX + NAME_MAX + 40];
+			path_of(en, ".generation.next", tmp, sizeof tmp);
+			if (mkfifo(tmp, 0600) < 0 || rename(tmp, path) < 0) {
+				logf_("entry %d %s: cannot renew generation: %s", en->index, en->name, strerror(errno));
+				close(fd);
+				return NULL;
+			}
+		} else {
+			/* the second read comes after the report: answer with
+			 * the count that includes the write */
 			wait_written(en);
 			unlink(path);
 		}
@@ -164,17 +177,6 @@ static void *serve_generation(void *arg)
 		pthread_mutex_unlock(&en->mu);
 		write_all(fd, line, (size_t)n);
 		close(fd);
-		/* The first reader may still hold the pipe open; opening it
-		 * again for writing would pair with that reader, not the next.
-		 * A new pipe under the same name waits for the next reader. */
-		if (k == 0) {
-			char tmp[PATH_MAX + NAME_MAX + 40];
-			path_of(en, ".generation.next", tmp, sizeof tmp);
-			if (mkfifo(tmp, 0600) < 0 || rename(tmp, path) < 0) {
-				logf_("entry %d %s: cannot renew generation: %s", en->index, en->name, strerror(errno));
-				return NULL;
-			}
-		}
 	}
 	return NULL;
 }

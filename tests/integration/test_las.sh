@@ -428,9 +428,14 @@ las_direct --state "$state" --socket "$sock" --shield "$tmp/shield.so" >"$tmp/ou
 rc=$?
 [[ $rc -ne 0 ]] && grep -q 'chmod go-w' "$tmp/err2" && pass "group-writable shield refused" || fail "group-writable shield: rc $rc $(cat "$tmp/err2")"
 
-las_direct --state "$state" --socket "$sock" --platform sev-snp >"$tmp/out2" 2>"$tmp/err2"
+# Hardware platforms outside a confidential VM (test_las_tsm.sh has them
+# on a fake configfs-tsm); an unknown platform word.
+ARCA_TSM_ROOT=$tmp/no-tsm las_direct --state "$state" --socket "$sock" --platform sev-snp >"$tmp/out2" 2>"$tmp/err2"
 rc=$?
-[[ $rc -ne 0 ]] && grep -q 'not supported' "$tmp/err2" && pass "--platform sev-snp refused" || fail "--platform sev-snp: rc $rc $(cat "$tmp/err2")"
+[[ $rc -ne 0 ]] && grep -q "platform sev-snp refused: no configfs-tsm at $tmp/no-tsm" "$tmp/err2" && pass "--platform sev-snp refused without configfs-tsm" || fail "--platform sev-snp: rc $rc $(cat "$tmp/err2")"
+las_direct --state "$state" --socket "$sock" --platform sgx >"$tmp/out2" 2>"$tmp/err2"
+rc=$?
+[[ $rc -ne 0 ]] && grep -q 'platform "sgx" refused: use auto, sim, sev-snp or tdx' "$tmp/err2" && pass "--platform sgx refused" || fail "--platform sgx: rc $rc $(cat "$tmp/err2")"
 chmod 644 "$state/platform.key"
 las_direct --state "$state" --socket "$sock" >"$tmp/out2" 2>"$tmp/err2"
 rc=$?

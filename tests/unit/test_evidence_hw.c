@@ -202,6 +202,34 @@ static void test_round_trip(void **state)
 	arca_buf_free(&again);
 	arca_buf_free(&b);
 
+	/* the flag is carried, and covered by the binding */
+	{
+		struct arca_hw_envelope fe;
+		uint8_t h0[ARCA_HW_HEADER_LEN], h1[ARCA_HW_HEADER_LEN], b0[64], b1[64];
+		fill_header(&fe, ARCA_HW_PLATFORM_SEV_SNP);
+		assert_int_equal(arca_hw_header_encode(&fe, h0), 0);
+		fe.flags = ARCA_HW_FLAG_PTRACE_PROTECTED;
+		assert_int_equal(arca_hw_header_encode(&fe, h1), 0);
+		assert_int_equal(h1[12], 1);
+		assert_int_equal(arca_hw_binding(h0, b0), 0);
+		assert_int_equal(arca_hw_binding(h1, b1), 0);
+		assert_memory_not_equal(b0, b1, 64);
+		fe.report = rep;
+		fe.report_len = sizeof rep;
+		fe.provider = (const uint8_t *)"sev_guest";
+		fe.provider_len = 9;
+		struct arca_buf fb;
+		arca_buf_init(&fb, 0, 0);
+		assert_int_equal(arca_hw_envelope_encode(&fe, &fb, &e), 0);
+		assert_int_equal(arca_hw_envelope_parse(fb.p, fb.len, &env, &e), 0);
+		assert_int_equal(env.flags, ARCA_HW_FLAG_PTRACE_PROTECTED);
+		fe.flags = 4;
+		assert_int_equal(arca_hw_header_encode(&fe, h1), ARCA_EINVAL);
+		arca_buf_reset(&fb);
+		assert_int_equal(arca_hw_envelope_encode(&fe, &fb, &e), ARCA_EINVAL);
+		arca_buf_free(&fb);
+	}
+
 	/* TDX: no auxblob, provider without its newline */
 	wrap(ARCA_HW_PLATFORM_TDX, rep, 1000, NULL, 0, "tdx_guest", &b);
 	assert_int_equal(arca_hw_envelope_parse(b.p, b.len, &env, &e), 0);
@@ -286,7 +314,10 @@ static void test_strict_parsing(void **state)
 	expect_parse_fails(m, b.len, ARCA_EPARSE, "platform 4");
 	memcpy(m, b.p, b.len);
 	m[13] = 1;
-	expect_parse_fails(m, b.len, ARCA_EPARSE, "reserved word is 0x00000100, not zero");
+	expect_parse_fails(m, b.len, ARCA_EPARSE, "flags 0x00000100 hold a bit this version does not know");
+	memcpy(m, b.p, b.len);
+	m[12] = 2;
+	expect_parse_fails(m, b.len, ARCA_EPARSE, "flags 0x00000002");
 	/* oversize lengths are refused before anything is taken */
 	memcpy(m, b.p, b.len);
 	put32(m + 128, 0xffffffffu);
@@ -777,6 +808,7 @@ static void test_whole_path(void **state)
 	assert_int_equal(f.product, ARCA_SNP_MILAN);
 	assert_int_equal(f.pid, 4242);
 	assert_int_equal(f.uid, 1000);
+	assert_int_equal(f.flags, 0);
 	assert_int_equal(f.measurement[31], 31);
 	assert_int_equal(f.report_data[63], 0x7f);
 	assert_int_equal(f.reported_tcb, 0x4405000000000002ull);
