@@ -48,6 +48,7 @@ struct las_peer {
 };
 
 /* SO_PEERCRED of an accepted connection (no pidfd yet). */
+int las_proc_read(pid_t pid, const char *file, char *buf, size_t cap, struct arca_errbuf *e) ARCA_MUST_CHECK;
 int las_peer_cred(int conn, struct las_peer *p, struct arca_errbuf *e) ARCA_MUST_CHECK;
 /* Pins a child of ours (not yet waited for): pidfd and start time. */
 int las_peer_child(pid_t pid, uid_t uid, gid_t gid, struct las_peer *p, struct arca_errbuf *e) ARCA_MUST_CHECK;

@@ -498,19 +498,11 @@ refuse:
 /* "TracerPid:\t0" of /proc/PID/status. */
 static int traced(pid_t pid, struct arca_errbuf *e)
 {
-	char path[64], buf[4096];
-	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return arca_errf(e, ARCA_ENOTFOUND, "process %d exited", (int)pid);
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return arca_errf(e, ARCA_ENOTFOUND, "process %d exited", (int)pid);
-	buf[n] = 0;
+	char buf[4096];
+	GUARD(las_proc_read(pid, "status", buf, sizeof buf, e));
 	char *t = strstr(buf, "\nTracerPid:\t");
 	if (t == NULL)
-		return arca_errf(e, ARCA_EPARSE, "cannot read %s", path);
+		return arca_errf(e, ARCA_EPARSE, "cannot read /proc/%d/status", (int)pid);
 	t += 12;
 	if (t[0] != '0' || t[1] != '\n') {
 		char *nl = strchr(t, '\n');

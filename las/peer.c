@@ -59,20 +59,30 @@ int las_peer_cred(int conn, struct las_peer *p, struct arca_errbuf *e)
 	return 0;
 }
 
+/* Reads /proc/PID/FILE (one read: these files are generated whole) into
+ * buf as a NUL-terminated string; a process that is gone is ARCA_ENOTFOUND. */
+int las_proc_read(pid_t pid, const char *file, char *buf, size_t cap, struct arca_errbuf *e)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return arca_errf(e, ARCA_ENOTFOUND, "process %d exited", (int)pid);
+	ssize_t n = read(fd, buf, cap - 1);
+	close(fd);
+	if (n <= 0)
+		return arca_errf(e, ARCA_ENOTFOUND, "process %d exited", (int)pid);
+	buf[n] = 0;
+	return 0;
+}
+
 /* Field 22 of /proc/PID/stat; the command name (field 2) may contain
  * spaces and parentheses, so fields are counted from its last ')'. */
 static int read_starttime(pid_t pid, unsigned long long *out, struct arca_errbuf *e)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return arca_errf(e, ARCA_ENOTFOUND, "process %d exited", (int)pid);
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return arca_errf(e, ARCA_ENOTFOUND, "process %d exited", (int)pid);
-	buf[n] = 0;
+	GUARD(las_proc_read(pid, "stat", buf, sizeof buf, e));
 	char *p = strrchr(buf, ')');
 	if (p == NULL)
 		return arca_errf(e, ARCA_EPARSE, "cannot parse %s", path);
