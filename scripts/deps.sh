@@ -9,7 +9,7 @@ pkgs=(
   libssl-dev openssl libyaml-dev libjansson-dev libsqlite3-dev sqlite3
   libevent-dev libcmocka-dev
   clang libclang-rt-14-dev
-  python3 curl procps file
+  python3 curl jq procps file util-linux
 )
 
 missing=()
