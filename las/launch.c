@@ -205,9 +205,13 @@ __attribute__((noreturn)) static void child_run(struct child_plan *c)
 
 	/* As the user: what they may execute, not what root may. This is
 	 * the check that counts; arca run's was a courtesy. */
-	if (arca_exec_check(c->argv[0], &e) < 0)
+	int prog;
+	if (arca_exec_open(c->argv[0], &prog, &e) < 0)
 		child_fail(err, "%s", e.msg);
-	execve(c->argv[0], c->argv, c->env);
+	/* Execute the file just checked, not its name again: the caller owns
+	 * the name and could point it at the loader in between, whose command
+	 * line (--preload) would load code the environment never shows. */
+	fexecve(prog, c->argv, c->env);
 	child_fail(err, "cannot execute %s: %s", c->argv[0], strerror(errno));
 }
 
@@ -526,6 +530,22 @@ int las_ptrace_scope(void)
 	return buf[0] - '0';
 }
 
+/* The process's executable must itself pass the launch checks (a
+ * dynamically linked program, not the loader run directly with a command
+ * line of its own, not setuid): a second line of defence behind fexecve. */
+static int exe_is_program(pid_t pid, struct arca_errbuf *e)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return arca_errf(e, ARCA_ENOTFOUND, "cannot open the executable of process %d: %s", (int)pid,
+				 strerror(errno));
+	int rc = arca_exec_check_fd(fd, path, e);
+	close(fd);
+	return rc;
+}
+
 static int shield_mapped(const struct arca_measurement *m, const char *shield)
 {
 	for (size_t i = 0; i < m->nobjs; i++)
@@ -569,6 +589,8 @@ static void serve_evidence(struct launch *l)
 		goto refuse;
 	}
 	if (traced(l->peer.pid, &e) < 0)
+		goto refuse;
+	if (exe_is_program(l->peer.pid, &e) < 0)
 		goto refuse;
 	if (las_measure(l->ctx->caches, l->peer.pid, &m, &e) < 0)
 		goto refuse;

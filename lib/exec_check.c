@@ -117,33 +117,51 @@ static int check_elf(const char *path, int fd, off_t size, struct arca_errbuf *e
 			 path);
 }
 
-int arca_exec_check(const char *path, struct arca_errbuf *e)
+int arca_exec_check_fd(int fd, const char *path, struct arca_errbuf *e)
 {
 	struct stat st;
 
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return arca_errf(e, ARCA_EINVAL, "%s is not a regular file", path);
+	/* On the open file, not the name: the name may point elsewhere by now. */
+	if (faccessat(fd, "", X_OK, AT_EMPTY_PATH) != 0)
+		return arca_errf(e, ARCA_EINVAL, "%s is not executable", path);
+	if ((st.st_mode & (S_ISUID | S_ISGID)) != 0 || fgetxattr(fd, "security.capability", NULL, 0) >= 0)
+		/* The loader ignores LD_PRELOAD for such programs: they would run
+		 * without the shield. */
+		return arca_errf(e, ARCA_EINVAL,
+				 "%s is setuid, setgid or has file capabilities; the loader would start it without the "
+				 "shield",
+				 path);
+	return check_elf(path, fd, st.st_size, e);
+}
+
+int arca_exec_open(const char *path, int *fd_out, struct arca_errbuf *e)
+{
+	*fd_out = -1;
 	if (path == NULL || path[0] == 0)
 		return arca_errf(e, ARCA_EINVAL, "no program given");
+	/* O_NONBLOCK: a FIFO put in the program's place must not hang us. */
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return arca_errf(e, ARCA_EIO,
 				 "cannot read %s: %s (the program must be readable to be checked and measured)", path,
 				 strerror(errno));
-	int rc;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		rc = arca_errf(e, ARCA_EINVAL, "%s is not a regular file", path);
-	else if (access(path, X_OK) != 0)
-		rc = arca_errf(e, ARCA_EINVAL, "%s is not executable", path);
-	else if ((st.st_mode & (S_ISUID | S_ISGID)) != 0 || fgetxattr(fd, "security.capability", NULL, 0) >= 0)
-		/* The loader ignores LD_PRELOAD for such programs: they would run
-		 * without the shield. */
-		rc = arca_errf(e, ARCA_EINVAL,
-			       "%s is setuid, setgid or has file capabilities; the loader would start it without the "
-			       "shield",
-			       path);
-	else
-		rc = check_elf(path, fd, st.st_size, e);
+	int rc = arca_exec_check_fd(fd, path, e);
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+int arca_exec_check(const char *path, struct arca_errbuf *e)
+{
+	int fd;
+	GUARD(arca_exec_open(path, &fd, e));
 	close(fd);
-	return rc;
+	return 0;
 }
 
 int arca_shield_check(const char *path, char *out, size_t cap, struct arca_errbuf *e)

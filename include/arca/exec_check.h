@@ -27,6 +27,12 @@ int arca_exec_resolve(const char *cmd, char *out, size_t cap, struct arca_errbuf
  * ELF executable of this machine, not a script (the measurement would
  * cover its interpreter only). ARCA_EINVAL/ARCA_EIO with the reason. */
 int arca_exec_check(const char *path, struct arca_errbuf *e) ARCA_MUST_CHECK;
+/* The same checks on an open file (path only names it in messages). */
+int arca_exec_check_fd(int fd, const char *path, struct arca_errbuf *e) ARCA_MUST_CHECK;
+/* Opens path (O_RDONLY | O_CLOEXEC) and checks the open file; *fd is the
+ * file to execute with fexecve, so that what runs is what was checked
+ * (the name could be swapped between a check and execve). */
+int arca_exec_open(const char *path, int *fd, struct arca_errbuf *e) ARCA_MUST_CHECK;
 
 /* The shield beside the installed binaries: the real path of
  * <directory of /proc/self/exe>/../lib/libarca-shield.so. arca-las (its

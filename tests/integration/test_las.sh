@@ -192,6 +192,13 @@ PY
   if command -v cc >/dev/null && printf 'int main(void){return 0;}\n' >"$tmp/st.c" && cc -static -o "$tmp/static" "$tmp/st.c" 2>/dev/null; then
     lcase "static program refused by LAS" "statically linked" program "$tmp/static"
   fi
+  # The loader run directly would take a command line of its own
+  # (--preload …) that the environment never shows; LAS must refuse it,
+  # also behind a symlink the caller could flip between check and exec.
+  ldso=$(readlink -f /lib64/ld-linux-x86-64.so.2)
+  lcase "the dynamic loader itself refused by LAS" "statically linked" program "$ldso"
+  ln -sf "$ldso" "$tmp/ldso-link"
+  lcase "the loader behind a symlink refused by LAS" "statically linked" program "$tmp/ldso-link"
   # One evidence per launch: a library of the program asks twice on the
   # channel (its constructor runs before the shield's, so it marks the
   # channel close-on-exec itself, which LAS insists on). The first answer
