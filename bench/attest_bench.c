@@ -4,9 +4,9 @@
  *   arca-bench-attest --measure              prints this program's measurement
  *   arca-bench-attest --clients N --seconds S --session S --service V
  *
- * Each client thread runs the shield's exchange in a loop on one kept-alive
- * TLS connection: nonce, X25519 key, LAS evidence, attest, open the sealed
- * configuration. Environment: ARCA_CAS, ARCA_CAS_PIN, ARCA_LAS. It prints
+ * Each client thread runs the shield's exchange (arca_attest_exchange) in a
+ * loop on one kept-alive TLS connection: nonce, X25519 key, LAS evidence,
+ * attest, open the sealed configuration. Environment: ARCA_CAS, ARCA_CAS_PIN, ARCA_LAS. It prints
  * one line: clients, attestations per second, p50 and p99 latency (ms). */
 #include <pthread.h>
 #include <stdio.h>
@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "arca/attest_client.h"
 #include "arca/buf.h"
 #include "arca/crypto.h"
 #include "arca/encode.h"
@@ -40,48 +41,20 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static int las_socket_evidence(void *ctx, const uint8_t report_data[64], uint8_t **ev, size_t *evlen,
+			       struct arca_errbuf *e)
+{
+	const struct client *c = ctx;
+	return arca_las_request(c->las, report_data, ev, evlen, e);
+}
+
+/* The shield's exchange (lib/attest_client.c), evidence from the LAS socket. */
 static int attest_once(struct client *c, struct arca_http *h, struct arca_errbuf *e)
 {
-	struct arca_buf resp, body, box, plain;
-	struct arca_msg_nonce nm;
-	struct arca_msg_attest am;
-	uint8_t pub[32], priv[32], rd[64];
-	uint8_t *ev = NULL;
-	size_t evlen = 0;
-	int status = 0, rc;
-
-	memset(&am, 0, sizeof am);
-	arca_buf_init(&resp, 1 << 20, 0);
-	arca_buf_init(&body, 1 << 20, 0);
-	arca_buf_init(&box, 1 << 20, 0);
-	arca_buf_init(&plain, 1 << 20, 1);
-	GUARD_GOTO(arca_http_request(h, "POST", "/v1/attest/nonce", NULL, 0, &status, &resp, e), out);
-	ENSURE_GOTO(status == 200, arca_errf(e, ARCA_EDENIED, "nonce: HTTP %d: %s", status, (char *)resp.p), out);
-	GUARD_GOTO(arca_msg_nonce_decode(resp.p, resp.len, &nm, e), out);
-	GUARD_GOTO(arca_x25519_keygen(pub, priv), out);
-	GUARD_GOTO(arca_report_data(nm.nonce, pub, c->session, c->service, rd), out);
-	GUARD_GOTO(arca_las_request(c->las, rd, &ev, &evlen, e), out);
-	snprintf(am.session, sizeof am.session, "%s", c->session);
-	snprintf(am.service, sizeof am.service, "%s", c->service);
-	snprintf(am.platform, sizeof am.platform, "sim");
-	memcpy(am.nonce, nm.nonce, sizeof am.nonce);
-	memcpy(am.pubkey, pub, sizeof pub);
-	am.evidence = ev;
-	am.evidence_len = evlen;
-	GUARD_GOTO(arca_msg_attest_encode(&am, &body), out);
-	arca_buf_reset(&resp);
-	GUARD_GOTO(arca_http_request(h, "POST", "/v1/attest", body.p, body.len, &status, &resp, e), out);
-	ENSURE_GOTO(status == 200, arca_errf(e, ARCA_EDENIED, "attest: HTTP %d: %s", status, (char *)resp.p), out);
-	GUARD_GOTO(arca_msg_sealed_decode(resp.p, resp.len, &box, e), out);
-	GUARD_GOTO(arca_box_open(priv, pub, "arca/v1/config", box.p, box.len, &plain), out);
-	rc = 0;
-out:
-	arca_wipe(priv, sizeof priv);
-	free(ev);
-	arca_buf_free(&resp);
-	arca_buf_free(&body);
-	arca_buf_free(&box);
-	arca_buf_free(&plain);
+	struct arca_config *cfg = NULL;
+	struct arca_attest_outcome o;
+	int rc = arca_attest_exchange(h, c->cas, c->session, c->service, las_socket_evidence, c, &cfg, &o, e);
+	arca_config_free(cfg);
 	return rc;
 }
 

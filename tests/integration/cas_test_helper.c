@@ -39,6 +39,7 @@
 #include <sys/un.h>
 
 #include "arca/audit.h"
+#include "arca/attest_client.h"
 #include "arca/buf.h"
 #include "arca/crypto.h"
 #include "arca/encode.h"
@@ -289,45 +290,36 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Evidence signed with the test's own LAS key, for the report data the
+ * exchange asks for. */
+static int signed_evidence(void *ctx, const uint8_t report_data[64], uint8_t **ev, size_t *evlen,
+			   struct arca_errbuf *e)
+{
+	const struct loader *l = ctx;
+	struct arca_sim_evidence s;
+
+	memset(&s, 0, sizeof s);
+	s.flags = ARCA_SIM_FLAG_PTRACE_PROTECTED;
+	s.timestamp = (uint64_t)time(NULL);
+	s.pid = (uint32_t)getpid();
+	s.uid = (uint32_t)getuid();
+	memcpy(s.measurement, l->meas, 32);
+	memcpy(s.las_pub, l->las_pub, 32);
+	memcpy(s.report_data, report_data, 64);
+	*ev = malloc(ARCA_SIM_EVIDENCE_LEN);
+	if (*ev == NULL)
+		return arca_errf(e, ARCA_ENOMEM, "out of memory");
+	*evlen = ARCA_SIM_EVIDENCE_LEN;
+	return arca_sim_evidence_sign(&s, l->las_priv, *ev);
+}
+
+/* One attestation through the shield's own exchange (lib/attest_client.c). */
 static int attest_once(struct loader *l, struct arca_http *h, struct arca_errbuf *e)
 {
-	struct arca_buf resp, body, box, plain;
-	struct arca_msg_nonce nm;
-	struct arca_msg_attest am;
-	uint8_t pub[32], priv[32], ev[ARCA_SIM_EVIDENCE_LEN];
-	int status = 0, rc;
-
-	memset(&am, 0, sizeof am);
-	arca_buf_init(&resp, 1 << 20, 0);
-	arca_buf_init(&body, 1 << 20, 0);
-	arca_buf_init(&box, 1 << 20, 0);
-	arca_buf_init(&plain, 1 << 20, 1);
-	GUARD_GOTO(arca_http_request(h, "POST", "/v1/attest/nonce", NULL, 0, &status, &resp, e), out);
-	ENSURE_GOTO(status == 200, arca_errf(e, ARCA_EDENIED, "nonce: HTTP %d", status), out);
-	GUARD_GOTO(arca_msg_nonce_decode(resp.p, resp.len, &nm, e), out);
-	GUARD_GOTO(arca_x25519_keygen(pub, priv), out);
-	GUARD_GOTO(make_evidence(l->las_priv, l->las_pub, l->meas, nm.nonce, pub, l->session, l->service,
-				 ARCA_SIM_FLAG_PTRACE_PROTECTED, ev), out);
-	snprintf(am.session, sizeof am.session, "%s", l->session);
-	snprintf(am.service, sizeof am.service, "%s", l->service);
-	snprintf(am.platform, sizeof am.platform, "sim");
-	memcpy(am.nonce, nm.nonce, 32);
-	memcpy(am.pubkey, pub, 32);
-	am.evidence = ev;
-	am.evidence_len = sizeof ev;
-	GUARD_GOTO(arca_msg_attest_encode(&am, &body), out);
-	arca_buf_reset(&resp);
-	GUARD_GOTO(arca_http_request(h, "POST", "/v1/attest", body.p, body.len, &status, &resp, e), out);
-	ENSURE_GOTO(status == 200, arca_errf(e, ARCA_EDENIED, "attest: HTTP %d: %.200s", status, (char *)resp.p), out);
-	GUARD_GOTO(arca_msg_sealed_decode(resp.p, resp.len, &box, e), out);
-	GUARD_GOTO(arca_box_open(priv, pub, "arca/v1/config", box.p, box.len, &plain), out);
-	rc = 0;
-out:
-	arca_wipe(priv, sizeof priv);
-	arca_buf_free(&resp);
-	arca_buf_free(&body);
-	arca_buf_free(&box);
-	arca_buf_free(&plain);
+	struct arca_config *cfg = NULL;
+	struct arca_attest_outcome o;
+	int rc = arca_attest_exchange(h, l->cas, l->session, l->service, signed_evidence, l, &cfg, &o, e);
+	arca_config_free(cfg);
 	return rc;
 }
 

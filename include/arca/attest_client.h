@@ -1,0 +1,39 @@
+/* attest_client.h: the client side of the attestation exchange
+ * (CONTRACTS.md "Attestation"), one implementation for the shield, the
+ * benchmark and the tests.
+ *
+ * The caller owns the HTTPS connection (pinned to CAS) and supplies the
+ * evidence through a callback, which gets the report data to bind: the
+ * shield asks its arca-las, the benchmark the LAS socket, the tests sign
+ * their own. The ephemeral X25519 key lives in arca_secret_alloc memory
+ * and every plaintext buffer is wiped before this returns. On success
+ * *cfg is the decrypted configuration (arca_config_free). When CAS refuses,
+ * the result is ARCA_EDENIED and code holds CAS's error code (else ""),
+ * so that the caller can say in its own words what to do. */
+#ifndef ARCA_ATTEST_CLIENT_H
+#define ARCA_ATTEST_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "arca/err.h"
+#include "arca/proto.h"
+
+struct arca_http;
+
+/* Returns evidence for report_data in a malloc'd buffer (*ev, freed by the
+ * caller), or an error with the reason in e. */
+typedef int (*arca_evidence_fn)(void *ctx, const uint8_t report_data[64], uint8_t **ev, size_t *evlen,
+				struct arca_errbuf *e);
+
+struct arca_attest_outcome {
+	char code[64];     /* CAS's error code when it refused, else "" */
+	char platform[16]; /* kind of evidence sent ("sim", "sev-snp", "tdx") */
+};
+
+#define ARCA_CONFIG_CONTEXT "arca/v1/config"
+
+int arca_attest_exchange(struct arca_http *h, const char *cas, const char *session, const char *service,
+			 arca_evidence_fn get_evidence, void *ctx, struct arca_config **cfg,
+			 struct arca_attest_outcome *outcome, struct arca_errbuf *e) ARCA_MUST_CHECK;
+
+#endif
