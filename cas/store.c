@@ -136,6 +136,31 @@ static int unseal(struct cas_store *s, const struct arca_buf *aad, const void *c
 	return rc;
 }
 
+/* Seals pt under AAD (table, k1[, k2]) and writes it with statement
+ * `which`, whose parameters are k1, [k2,] then the sealed blob. */
+static int seal_put(struct cas_store *s, int which, const char *table, const char *k1, const char *k2,
+		    const struct arca_buf *pt)
+{
+	struct arca_buf aad, ct;
+	int rc = make_aad(&aad, table, k1, k2, NULL);
+	if (rc == 0)
+		rc = seal(s, &aad, pt, &ct);
+	arca_buf_free(&aad);
+	if (rc < 0)
+		return rc;
+	sqlite3_stmt *st = stmt(s, which);
+	int i = 1;
+	sqlite3_bind_text(st, i++, k1, -1, SQLITE_STATIC);
+	if (k2 != NULL)
+		sqlite3_bind_text(st, i++, k2, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, i, ct.p, (int)ct.len, SQLITE_STATIC);
+	int step = sqlite3_step(st);
+	sqlite3_reset(st);
+	arca_buf_free(&ct);
+	return step == SQLITE_DONE ? 0 : ARCA_EIO;
+}
+
+
 /* ---- transactions ---- */
 
 static void unlock(struct cas_store *s)
@@ -566,10 +591,9 @@ out:
 
 int cas_store_secret_put(struct cas_store *s, const char *session, const char *name, const struct cas_secret_rec *r)
 {
-	struct arca_buf aad, pt, ct;
-	sqlite3_stmt *st;
+	struct arca_buf pt;
 	uint8_t v = 1;
-	int rc, step;
+	int rc;
 
 	ENSURE(s->in_txn, ARCA_EINVAL);
 	arca_buf_init(&pt, r->value.len + 64, 1);
@@ -578,19 +602,7 @@ int cas_store_secret_put(struct cas_store *s, const char *session, const char *n
 	GUARD_GOTO(arca_buf_append(&pt, r->params, 32), out_pt);
 	GUARD_GOTO(arca_buf_u32le(&pt, (uint32_t)r->value.len), out_pt);
 	GUARD_GOTO(arca_buf_append(&pt, r->value.p, r->value.len), out_pt);
-	GUARD_GOTO(make_aad(&aad, "secrets", session, name, NULL), out_pt);
-	rc = seal(s, &aad, &pt, &ct);
-	arca_buf_free(&aad);
-	if (rc < 0)
-		goto out_pt;
-	st = stmt(s, ST_SEC_PUT);
-	sqlite3_bind_text(st, 1, session, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, ct.p, (int)ct.len, SQLITE_STATIC);
-	step = sqlite3_step(st);
-	sqlite3_reset(st);
-	arca_buf_free(&ct);
-	rc = step == SQLITE_DONE ? 0 : ARCA_EIO;
+	rc = seal_put(s, ST_SEC_PUT, "secrets", session, name, &pt);
 out_pt:
 	arca_buf_free(&pt);
 	return rc;
@@ -747,11 +759,10 @@ out:
 
 int cas_store_audit_head_put(struct cas_store *s, uint64_t seq, const uint8_t hash[static 32], int reset)
 {
-	struct arca_buf aad, pt, ct;
+	struct arca_buf pt;
 	uint8_t old_hash[32], v = 1;
 	uint64_t old_seq = 0;
-	sqlite3_stmt *st;
-	int rc, step;
+	int rc;
 
 	ENSURE(s->in_txn, ARCA_EINVAL);
 	if (!reset) {
@@ -765,18 +776,7 @@ int cas_store_audit_head_put(struct cas_store *s, uint64_t seq, const uint8_t ha
 	GUARD_GOTO(arca_buf_append(&pt, &v, 1), out_pt);
 	GUARD_GOTO(arca_buf_u64le(&pt, seq), out_pt);
 	GUARD_GOTO(arca_buf_append(&pt, hash, 32), out_pt);
-	GUARD_GOTO(make_aad(&aad, "meta", AUDIT_HEAD_KEY, NULL, NULL), out_pt);
-	rc = seal(s, &aad, &pt, &ct);
-	arca_buf_free(&aad);
-	if (rc < 0)
-		goto out_pt;
-	st = stmt(s, ST_META_PUT);
-	sqlite3_bind_text(st, 1, AUDIT_HEAD_KEY, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, ct.p, (int)ct.len, SQLITE_STATIC);
-	step = sqlite3_step(st);
-	sqlite3_reset(st);
-	arca_buf_free(&ct);
-	rc = step == SQLITE_DONE ? 0 : ARCA_EIO;
+	rc = seal_put(s, ST_META_PUT, "meta", AUDIT_HEAD_KEY, NULL, &pt);
 out_pt:
 	arca_buf_free(&pt);
 	return rc;
