@@ -10,6 +10,7 @@ pkgs=(
   libevent-dev libcmocka-dev
   clang libclang-rt-14-dev
   python3 curl jq procps file util-linux
+  libjemalloc-dev gdb strace redis-server redis-tools time
 )
 
 missing=()
