@@ -24,6 +24,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include "memory.h"
 #include "shield.h"
 
 /* The descriptor number arca-las puts in ARCA_LAS_FD, or -1 when absent
@@ -86,4 +87,7 @@ __attribute__((constructor(101))) static void shield_guard(void)
 		shield_refuse("ARCA_LAS_FD=%d is not a channel to arca-las; use `arca run`", fd);
 	shield.las_fd = fd;
 	check_loader_environment();
+	/* Before any secret arrives: the loaded objects' data into secret
+	 * memory (the heap already is, since the first allocation). */
+	shield_remap_loaded();
 }

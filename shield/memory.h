@@ -34,14 +34,63 @@
 #ifndef ARCA_SHIELD_MEMORY_H
 #define ARCA_SHIELD_MEMORY_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct shield_mem_status {
 	int secret;        /* 1: memory comes from memfd_secret */
 	int err;           /* errno of the failed step when !secret */
 	char reason[320];  /* when !secret: what failed and how to fix it */
 };
+
+/* The memory shield's part of the shield's one global context (state.c).
+ * It holds addresses and counters, never secrets, and lives in the shield's
+ * own private memory: a child of fork must read a consistent copy of it. */
+#define SHIELD_MEM_MAX_RANGES 8192
+#define SHIELD_MEM_MAX_PROT 16384
+struct shield_mem_range {
+	uintptr_t lo, hi;
+};
+struct shield_mem_prot {
+	uintptr_t lo, hi;
+	int prot;
+};
+/* A private anonymous mapping the program made, served from the page
+ * arena: [lo, hi) is what the program still has mapped of the block
+ * [base, base+size). */
+struct shield_vm_region {
+	uintptr_t base, lo, hi;
+	size_t size;
+	unsigned flags; /* SHIELD_VM_* */
+};
+#define SHIELD_VM_PROT_CHANGED 1u /* some page may not be read/write */
+#define SHIELD_VM_MAX_WIPE 64
+struct shield_mem_ctx {
+	_Atomic int init_state; /* 0 not started, 1 in progress, 2 done */
+	int active;             /* memfd_secret in use */
+	size_t page;
+	struct shield_mem_status status;
+	pthread_mutex_t chunk_lock;
+	uintptr_t cur, end; /* bump cursor in the newest chunk */
+	size_t next_chunk;
+	size_t chunk_bytes, adopted_bytes, stack_bytes;
+	unsigned long forks_copied;
+	struct shield_mem_range ranges[SHIELD_MEM_MAX_RANGES]; /* append-only */
+	_Atomic size_t nranges;
+	struct shield_mem_prot prot[SHIELD_MEM_MAX_PROT]; /* scratch of a fork child */
+	size_t nprot;
+	uintptr_t jemalloc_lo, jemalloc_hi; /* jemalloc's code, to know its mmap calls */
+	pthread_mutex_t vm_lock; /* a leaf: nothing under it calls jemalloc */
+	struct shield_vm_region *vm; /* sorted by base */
+	size_t vm_n, vm_cap;
+	struct shield_mem_range wipe[SHIELD_VM_MAX_WIPE]; /* MADV_WIPEONFORK */
+	size_t nwipe;
+	uintptr_t stack_lo, stack_hi; /* the main thread's secret stack */
+};
+extern struct shield_mem_ctx shield_mem;
 
 /* Sets up secret memory once (idempotent, thread-safe): probes
  * memfd_secret, raises RLIMIT_MEMLOCK's soft limit to the hard one, maps
@@ -73,6 +122,45 @@ void *secmem_chunk(size_t len, size_t align);
 int secmem_adopt(void *addr, size_t len, int prot);
 /* Whether secret memory is in use (shield_mem_status()->secret). */
 int secmem_active(void);
+/* Whether [p, p+len) meets a secret range at all. */
+int secmem_overlaps(const void *p, size_t len);
+/* Probes memfd_secret and maps the first chunk (from shield_mem_init). */
+void secmem_setup(void);
+/* Registers the fork handlers; must come before jemalloc registers its own
+ * (so that ours run first in the child and in the parent). */
+void secmem_register_fork(void);
+/* Called by vm.c's fork() before the real one: the pipe the parent waits
+ * on until the child has its private copy. -1 on failure. */
+int secmem_fork_begin(void);
+/* Forgets the pipe of secmem_fork_begin when no fork happened. */
+void secmem_fork_abort(void);
+/* Calls fn for each line of /proc/self/maps (raw calls, no heap: safe in
+ * a fork child); stops at and returns fn's first non-zero answer. */
+int secmem_maps_foreach(int (*fn)(uintptr_t lo, uintptr_t hi, int prot, int shared, void *arg), void *arg);
+/* Makes [a, b) read as zero whatever its pages' protection (which stays). */
+void secmem_zero_range(uintptr_t a, uintptr_t b);
+/* System calls that bypass the shield's own interposers. */
+void *secmem_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+int secmem_sys_munmap(void *addr, size_t len);
+int secmem_sys_mprotect(void *addr, size_t len, int prot);
+
+/* ---- heap.c ---- */
+/* Installs the secret extent hooks on jemalloc's arenas and creates the
+ * arena of page blocks vm.c serves mmap from. */
+int shield_heap_setup(void);
+/* Page blocks (vm.c, stacks): zeroed, page aligned, from the page arena. */
+void *shield_heap_pages(size_t len);
+void shield_heap_pages_free(void *p);
+/* Internal allocations of the shield itself (jemalloc, default arena). */
+void *shield_heap_alloc(size_t n);
+void shield_heap_free(void *p);
+/* Whether a return address lies in jemalloc's code. */
+int shield_from_jemalloc(const void *ret);
+
+/* ---- vm.c ---- */
+void shield_vm_fork_prepare(void);
+void shield_vm_fork_parent(void);
+void shield_vm_fork_child(void);
 
 /* ---- remap.c ---- */
 /* Moves the writable segments of every object loaded so far, their .bss

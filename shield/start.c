@@ -14,11 +14,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <ucontext.h>
 
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
+#include "memory.h"
 #include "shield.h"
+#include "memory.h"
 
 typedef int (*main_fn)(int, char **, char **);
 typedef int (*start_fn)(main_fn, int, char **, void (*)(void), void (*)(void), void (*)(void), void *);
@@ -95,10 +100,16 @@ static void scrub_environment(void)
 	}
 }
 
-static void read_env(struct shield_env *env)
+/* Returns whether ARCA_REPORT asks for the coverage report. */
+static int read_env(struct shield_env *env)
 {
-	char fd[16];
+	char fd[16], report[4];
 	memset(env, 0, sizeof(*env));
+	/* Optional, "1" or absent (arca-las sets it for `arca run --report`);
+	 * anything else is not what arca-las sends. */
+	take_var("ARCA_REPORT", report, sizeof report, 0);
+	if (report[0] != 0 && strcmp(report, "1") != 0)
+		shield_refuse("ARCA_REPORT=%s: expected 1 or nothing (arca-las sets it for `arca run --report`)", report);
 	env->measure_fd = -1;
 	env->las_fd = -1;
 	take_var("ARCA_SHIELD_MODE", env->mode, sizeof env->mode, 1);
@@ -128,6 +139,7 @@ static void read_env(struct shield_env *env)
 		shield_refuse("ARCA_SHIELD_MODE=%.20s: expected attest or measure", env->mode);
 	}
 	scrub_environment();
+	return report[0] == '1';
 }
 
 /* Measure mode: the parent (`arca measure`) measures us from outside once
@@ -182,16 +194,24 @@ static char **build_vector(const struct arca_config *cfg)
 	return v;
 }
 
-int __libc_start_main(main_fn main_, int argc, char **argv, void (*init)(void), void (*fini)(void),
-		      void (*rtld_fini)(void), void *stack_end)
+/* What __libc_start_main was called with, for the code that runs on the
+ * secret stack. */
+static struct {
+	start_fn real;
+	main_fn main_;
+	int argc;
+	char **argv;
+	void (*init)(void);
+	void (*fini)(void);
+	void (*rtld_fini)(void);
+	void *stack_end;
+} boot;
+
+__attribute__((noreturn)) static void start(void)
 {
 	struct shield_env env;
 
-	start_fn real = (start_fn)dlsym(RTLD_NEXT, "__libc_start_main");
-	if (real == NULL)
-		shield_refuse("cannot find the C library's __libc_start_main (is this a glibc program?)");
-	shield_resolve_real();
-	read_env(&env);
+	shield_report_install(read_env(&env));
 	shield_prepare_libraries();
 
 	if (env.measure_fd >= 0)
@@ -207,5 +227,62 @@ int __libc_start_main(main_fn main_, int argc, char **argv, void (*init)(void), 
 	program_invocation_name = v[0];
 	const char *slash = strrchr(v[0], '/');
 	program_invocation_short_name = (char *)(slash ? slash + 1 : v[0]);
-	return real(main_, nargc, v, init, fini, rtld_fini, stack_end);
+	exit(boot.real(boot.main_, nargc, v, boot.init, boot.fini, boot.rtld_fini, boot.stack_end));
+}
+
+/* The size of the main thread's secret stack: what RLIMIT_STACK would let
+ * the original one grow to, within reason. */
+static size_t main_stack_size(void)
+{
+	struct rlimit rl;
+	size_t page = shield_mem.page, n = (size_t)8 << 20;
+	if (getrlimit(RLIMIT_STACK, &rl) == 0) {
+		if (rl.rlim_cur == RLIM_INFINITY)
+			n = (size_t)64 << 20;
+		else if (rl.rlim_cur >= (rlim_t)(256 << 10))
+			n = rl.rlim_cur < ((rlim_t)1 << 30) ? (size_t)rl.rlim_cur : (size_t)1 << 30;
+	}
+	return (n + page - 1) & ~(page - 1);
+}
+
+int __libc_start_main(main_fn main_, int argc, char **argv, void (*init)(void), void (*fini)(void),
+		      void (*rtld_fini)(void), void *stack_end)
+{
+	static ucontext_t ctx;
+
+	boot.real = (start_fn)dlsym(RTLD_NEXT, "__libc_start_main");
+	if (boot.real == NULL)
+		shield_refuse("cannot find the C library's __libc_start_main (is this a glibc program?)");
+	boot.main_ = main_;
+	boot.argc = argc;
+	boot.argv = argv;
+	boot.init = init;
+	boot.fini = fini;
+	boot.rtld_fini = rtld_fini;
+	boot.stack_end = stack_end;
+	shield_resolve_real();
+	shield_mem_init();
+	if (!secmem_active())
+		start();
+
+	/* Everything from here on, attestation included, runs on a stack in
+	 * secret memory; the original stack keeps only what the kernel and
+	 * the loader put there (the host's argv, environment and auxv). */
+	size_t page = shield_mem.page, size = main_stack_size();
+	char *stk = shield_pages_alloc(size + page);
+	if (stk == NULL)
+		shield_refuse("cannot allocate the main thread's stack in secret memory (%zu MiB): %s", size >> 20,
+			      strerror(errno));
+	if (secmem_sys_mprotect(stk, page, PROT_NONE) != 0)
+		shield_refuse("cannot protect the guard page of the secret stack: %s", strerror(errno));
+	shield_mem.stack_lo = (uintptr_t)stk + page;
+	shield_mem.stack_hi = (uintptr_t)stk + page + size;
+	if (getcontext(&ctx) != 0)
+		shield_refuse("getcontext failed: %s", strerror(errno));
+	ctx.uc_stack.ss_sp = stk + page;
+	ctx.uc_stack.ss_size = size;
+	ctx.uc_link = NULL;
+	makecontext(&ctx, (void (*)(void))start, 0);
+	setcontext(&ctx);
+	shield_refuse("cannot switch to the secret stack: %s", strerror(errno));
 }

@@ -9,6 +9,7 @@
 #include <dlfcn.h>
 #include <stddef.h>
 
+#include "memory.h"
 #include "shield.h"
 
 struct shield_state shield;
@@ -65,3 +66,5 @@ __attribute__((constructor)) static void shield_init(void)
 {
 	shield_resolve_real();
 }
+
+struct shield_mem_ctx shield_mem = {.chunk_lock = PTHREAD_MUTEX_INITIALIZER, .vm_lock = PTHREAD_MUTEX_INITIALIZER};

@@ -1,0 +1,133 @@
+/* remap.c: moves the writable data of the objects the loader mapped before
+ * the shield ran (.data, .bss and the anonymous pages after them) into
+ * secret memory, in place: same addresses, same bytes, so the program sees
+ * no difference. CPython keeps more than a megabyte of interpreter state
+ * in its .data; without this it would stay readable by root.
+ *
+ * Left out, on purpose:
+ *   - libc and the dynamic loader: at fork, glibc's child-side code writes
+ *     their data (locks, the list of threads, the fork generation) before
+ *     any fork handler runs; were it shared with the parent until the
+ *     child's copy is made, the child would overwrite the parent's state.
+ *   - the shield itself: its data is the memory shield's bookkeeping (no
+ *     secrets), which a fork child must read as it was at the fork.
+ *   - thread descriptors and static TLS (the kernel writes the child's tid
+ *     there at fork; see threads.c), and RELRO pages (read-only by then).
+ * Objects loaded later with dlopen keep their data in ordinary memory; the
+ * coverage report (`arca run --report`) shows how much that is. */
+#include <errno.h>
+#include <link.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "memory.h"
+#include "shield.h"
+
+static struct shield_mem_ctx *const M = &shield_mem;
+
+#define MAX_SPANS 512
+
+struct spans {
+	struct shield_mem_range s[MAX_SPANS];
+	size_t n;
+	uintptr_t self; /* an address inside the shield */
+};
+
+static int basename_is(const char *path, const char *prefix)
+{
+	const char *slash = strrchr(path, '/');
+	const char *b = slash ? slash + 1 : path;
+	return strncmp(b, prefix, strlen(prefix)) == 0;
+}
+
+static int collect(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct spans *sp = arg;
+	const char *name = info->dlpi_name ? info->dlpi_name : "";
+	uintptr_t relro_lo = 0, relro_hi = 0, page = M->page;
+	int self = 0;
+
+	if (basename_is(name, "libc.so") || basename_is(name, "ld-linux") || basename_is(name, "linux-vdso") ||
+	    basename_is(name, "ld64.so"))
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+		if (ph->p_type == PT_LOAD && sp->self >= lo && sp->self < hi)
+			self = 1;
+		if (ph->p_type == PT_GNU_RELRO) {
+			relro_lo = lo & ~(page - 1);
+			relro_hi = (hi + page - 1) & ~(page - 1);
+		}
+	}
+	if (self)
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W) || ph->p_memsz == 0)
+			continue;
+		uintptr_t lo = (info->dlpi_addr + ph->p_vaddr) & ~(page - 1);
+		uintptr_t hi = (info->dlpi_addr + ph->p_vaddr + ph->p_memsz + page - 1) & ~(page - 1);
+		if (relro_hi > relro_lo && relro_lo <= lo && relro_hi > lo)
+			lo = relro_hi < hi ? relro_hi : hi;
+		if (lo < hi && sp->n < MAX_SPANS) {
+			sp->s[sp->n].lo = lo;
+			sp->s[sp->n].hi = hi;
+			sp->n++;
+		}
+	}
+	return 0;
+}
+
+struct pieces {
+	const struct spans *sp;
+	struct shield_mem_range p[MAX_SPANS * 2];
+	size_t n;
+};
+
+/* The private writable parts of the collected spans, mapping by mapping as
+ * /proc/self/maps lists them (a .bss may continue in an anonymous mapping
+ * after the file's). Listed first, adopted after: adopting changes the
+ * listing being read. */
+static int note_piece(uintptr_t lo, uintptr_t hi, int prot, int shared, void *arg)
+{
+	struct pieces *pc = arg;
+	if (shared || prot != (PROT_READ | PROT_WRITE))
+		return 0;
+	for (size_t i = 0; i < pc->sp->n; i++) {
+		uintptr_t a = lo > pc->sp->s[i].lo ? lo : pc->sp->s[i].lo;
+		uintptr_t b = hi < pc->sp->s[i].hi ? hi : pc->sp->s[i].hi;
+		if (a < b && pc->n < sizeof pc->p / sizeof pc->p[0]) {
+			pc->p[pc->n].lo = a;
+			pc->p[pc->n].hi = b;
+			pc->n++;
+		}
+	}
+	return 0;
+}
+
+void shield_remap_loaded(void)
+{
+	static struct spans sp; /* large, and this runs once */
+	static struct pieces pc;
+	sigset_t all, old;
+
+	shield_mem_init();
+	if (!secmem_active())
+		return;
+	sp.n = 0;
+	sp.self = (uintptr_t)&shield_remap_loaded;
+	dl_iterate_phdr(collect, &sp);
+	pc.sp = &sp;
+	pc.n = 0;
+	if (secmem_maps_foreach(note_piece, &pc) != 0)
+		return;
+	/* Nothing may write these pages between the copy and the remap. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (size_t i = 0; i < pc.n; i++)
+		(void)secmem_adopt((void *)pc.p[i].lo, pc.p[i].hi - pc.p[i].lo, PROT_READ | PROT_WRITE);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}

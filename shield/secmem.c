@@ -1,0 +1,548 @@
+/* secmem.c: chunks of secret memory, the list of every secret range in the
+ * process, and the private copy a child of fork gets.
+ *
+ * A memfd_secret file can be sized once and its pages are freed only when
+ * the whole file goes, so memory is taken in chunks that are never given
+ * back: jemalloc (heap.c) and vm.c reuse them. Each chunk's descriptor is
+ * closed as soon as the chunk is mapped, so that no other process can take
+ * it (pidfd_getfd) and map the pages itself; the mapping is the only
+ * reference left.
+ *
+ * The range list is append-only and published with a release store of its
+ * length, so that a fork at any moment snapshots a consistent list without
+ * a lock (a lock here would be taken under jemalloc's locks and so could not
+ * be taken in a fork handler that may run before jemalloc's).
+ *
+ * fork: secret mappings are MAP_SHARED by necessity, so after fork parent
+ * and child would share them. Our first fork handler in the child replaces
+ * every secret range by a new secret file holding the same bytes (only the
+ * pages that exist are copied: mincore), while the parent's forking thread
+ * waits for it (vm.c's fork interposer runs both on a private scratch stack,
+ * so neither writes a shared page meanwhile). Everything here that runs in
+ * the child is async-signal-safe: raw system calls, no heap, no locks. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "memory.h"
+#include "shield.h"
+
+#ifndef SYS_memfd_secret
+#define SYS_memfd_secret 447
+#endif
+
+#define CHUNK_FIRST ((size_t)16 << 20)
+#define CHUNK_MAX ((size_t)1 << 30)
+#define CHUNK_ALIGN ((size_t)2 << 20)
+
+static struct shield_mem_ctx *const M = &shield_mem;
+
+void *secmem_sys_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+}
+
+int secmem_sys_munmap(void *addr, size_t len)
+{
+	return (int)syscall(SYS_munmap, addr, len);
+}
+
+int secmem_sys_mprotect(void *addr, size_t len, int prot)
+{
+	return (int)syscall(SYS_mprotect, addr, len, prot);
+}
+
+static int secret_fd(void)
+{
+	return (int)syscall(SYS_memfd_secret, (unsigned)O_CLOEXEC);
+}
+
+int secmem_active(void)
+{
+	return M->active;
+}
+
+const struct shield_mem_status *shield_mem_status(void)
+{
+	return &M->status;
+}
+
+/* Publishes [lo, hi): entry first, then the count (release). */
+static int record_range(uintptr_t lo, uintptr_t hi)
+{
+	size_t n = atomic_load_explicit(&M->nranges, memory_order_relaxed);
+	if (n >= SHIELD_MEM_MAX_RANGES) {
+		errno = ENOMEM;
+		return -1;
+	}
+	M->ranges[n].lo = lo;
+	M->ranges[n].hi = hi;
+	atomic_store_explicit(&M->nranges, n + 1, memory_order_release);
+	return 0;
+}
+
+int shield_mem_is_secret(const void *p, size_t len)
+{
+	uintptr_t lo = (uintptr_t)p, hi = lo + len;
+	if (!M->active || hi < lo)
+		return 0;
+	size_t n = atomic_load_explicit(&M->nranges, memory_order_acquire);
+	for (size_t i = 0; i < n; i++)
+		if (lo >= M->ranges[i].lo && hi <= M->ranges[i].hi)
+			return 1;
+	return 0;
+}
+
+int secmem_overlaps(const void *p, size_t len)
+{
+	uintptr_t lo = (uintptr_t)p, hi = lo + len;
+	if (!M->active)
+		return 0;
+	size_t n = atomic_load_explicit(&M->nranges, memory_order_acquire);
+	for (size_t i = 0; i < n; i++)
+		if (lo < M->ranges[i].hi && hi > M->ranges[i].lo)
+			return 1;
+	return 0;
+}
+
+/* A new chunk of len bytes aligned to CHUNK_ALIGN: a reservation first, its
+ * record, then the secret file over it. */
+static void *new_chunk(size_t len)
+{
+	size_t span = len + CHUNK_ALIGN;
+	char *res = secmem_sys_mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (res == MAP_FAILED)
+		return NULL;
+	uintptr_t a = ((uintptr_t)res + CHUNK_ALIGN - 1) & ~(uintptr_t)(CHUNK_ALIGN - 1);
+	char *p = (char *)a;
+	if (p > res)
+		secmem_sys_munmap(res, (size_t)(p - res));
+	if (res + span > p + len)
+		secmem_sys_munmap(p + len, (size_t)(res + span - (p + len)));
+
+	if (!M->active) {
+		void *q = secmem_sys_mmap(p, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		if (q == MAP_FAILED) {
+			int e = errno;
+			secmem_sys_munmap(p, len);
+			errno = e;
+			return NULL;
+		}
+		(void)madvise(p, len, MADV_DONTDUMP);
+		return p;
+	}
+	int fd = secret_fd();
+	if (fd < 0 || ftruncate(fd, (off_t)len) != 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		secmem_sys_munmap(p, len);
+		errno = e;
+		return NULL;
+	}
+	if (record_range(a, a + len) != 0) {
+		close(fd);
+		secmem_sys_munmap(p, len);
+		errno = ENOMEM;
+		return NULL;
+	}
+	void *q = secmem_sys_mmap(p, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+	int e = errno;
+	close(fd);
+	if (q == MAP_FAILED) {
+		/* The record stays; the reservation under it is harmless. */
+		secmem_sys_munmap(p, len);
+		errno = e;
+		return NULL;
+	}
+	return p;
+}
+
+void *secmem_chunk(size_t len, size_t align)
+{
+	if (len == 0 || align < M->page || (align & (align - 1)) != 0 || len > CHUNK_MAX * 64) {
+		errno = EINVAL;
+		return NULL;
+	}
+	len = (len + M->page - 1) & ~(M->page - 1);
+	pthread_mutex_lock(&M->chunk_lock);
+	uintptr_t at = (M->cur + align - 1) & ~(uintptr_t)(align - 1);
+	if (M->cur == 0 || at < M->cur || at + len > M->end || at + len < at) {
+		size_t want = len + (align > CHUNK_ALIGN ? align : 0);
+		size_t size = M->next_chunk > want ? M->next_chunk : want;
+		size = (size + CHUNK_ALIGN - 1) & ~(CHUNK_ALIGN - 1);
+		char *c = new_chunk(size);
+		if (c == NULL) {
+			int e = errno;
+			pthread_mutex_unlock(&M->chunk_lock);
+			errno = e;
+			return NULL;
+		}
+		if (M->next_chunk < CHUNK_MAX)
+			M->next_chunk *= 2;
+		M->cur = (uintptr_t)c;
+		M->end = (uintptr_t)c + size;
+		at = (M->cur + align - 1) & ~(uintptr_t)(align - 1);
+	}
+	M->cur = at + len;
+	M->chunk_bytes += len;
+	pthread_mutex_unlock(&M->chunk_lock);
+	return (void *)at;
+}
+
+int secmem_adopt(void *addr, size_t len, int prot)
+{
+	if (!M->active)
+		return 0;
+	if (((uintptr_t)addr & (M->page - 1)) != 0 || (len & (M->page - 1)) != 0 || len == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	int fd = secret_fd();
+	if (fd < 0)
+		return -1;
+	if (ftruncate(fd, (off_t)len) != 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	char *tmp = secmem_sys_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (tmp == MAP_FAILED) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	memcpy(tmp, addr, len);
+	if (record_range((uintptr_t)addr, (uintptr_t)addr + len) != 0) {
+		secmem_sys_munmap(tmp, len);
+		close(fd);
+		return -1;
+	}
+	void *q = secmem_sys_mmap(addr, len, prot, MAP_SHARED | MAP_FIXED, fd, 0);
+	int e = errno;
+	secmem_sys_munmap(tmp, len);
+	close(fd);
+	if (q == MAP_FAILED) {
+		/* MAP_FIXED failing leaves the old mapping in place (the kernel
+		 * checks before it unmaps); the stale record only makes
+		 * is_secret answer yes for memory that is not, so say so. */
+		errno = e;
+		return -1;
+	}
+	M->adopted_bytes += len;
+	return 0;
+}
+
+/* ---- set-up ---- */
+
+static void why(int err, const char *fmt, ...) ARCA_PRINTF(2, 3);
+static void why(int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(M->status.reason, sizeof M->status.reason, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		M->status.reason[0] = 0;
+	M->status.err = err;
+	M->status.secret = 0;
+}
+
+static void describe_limit(char *out, size_t cap, rlim_t v)
+{
+	if (v == RLIM_INFINITY)
+		snprintf(out, cap, "unlimited");
+	else
+		snprintf(out, cap, "%llu KiB", (unsigned long long)(v / 1024));
+}
+
+/* Probes memfd_secret and maps the first chunk. */
+void secmem_setup(void)
+{
+	struct rlimit rl;
+	long ps = sysconf(_SC_PAGESIZE);
+	M->page = ps > 0 ? (size_t)ps : 4096;
+	M->next_chunk = CHUNK_FIRST;
+
+	/* The whole length of every secret mapping counts as locked memory. */
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_MEMLOCK, &rl);
+	}
+	int fd = secret_fd();
+	if (fd < 0) {
+		int e = errno;
+		if (e == ENOSYS)
+			why(e, "memfd_secret(2) is not available: this kernel was built without CONFIG_SECRETMEM or "
+			       "booted with secretmem.enable=0 (boot it with secretmem.enable=1)");
+		else if (e == EPERM || e == EACCES)
+			why(e, "memfd_secret(2) is refused here (%s): a seccomp filter or security module forbids it; "
+			       "allow the memfd_secret system call for arca-las and its children",
+			    strerror(e));
+		else if (e == EMFILE || e == ENFILE)
+			why(e, "memfd_secret(2) failed: %s (too many open files)", strerror(e));
+		else
+			why(e, "memfd_secret(2) failed: %s", strerror(e));
+		return;
+	}
+	close(fd);
+	M->active = 1;
+	void *c = new_chunk(CHUNK_FIRST);
+	if (c == NULL) {
+		int e = errno;
+		char lim[32] = "unknown";
+		M->active = 0;
+		if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0)
+			describe_limit(lim, sizeof lim, rl.rlim_cur);
+		if (e == EAGAIN || e == EPERM || e == ENOMEM)
+			why(e, "secret memory needs locked memory and the locked-memory limit (RLIMIT_MEMLOCK) is %s, "
+			       "too low for %zu MiB and not raisable: start the program with `arca run` (arca-las raises "
+			       "the limit, see its --memlock) or raise `ulimit -l`",
+			    lim, CHUNK_FIRST >> 20);
+		else
+			why(e, "cannot map secret memory: %s", strerror(e));
+		/* Its record may exist: no range can be secret now. */
+		atomic_store_explicit(&M->nranges, 0, memory_order_release);
+		return;
+	}
+	M->cur = (uintptr_t)c;
+	M->end = (uintptr_t)c + CHUNK_FIRST;
+	M->next_chunk = CHUNK_FIRST * 2;
+	M->status.secret = 1;
+	M->status.reason[0] = 0;
+}
+
+/* ---- fork ---- */
+
+static void say(const char *s)
+{
+	ssize_t r = write(2, s, strlen(s));
+	(void)r;
+}
+
+int secmem_maps_foreach(int (*fn)(uintptr_t lo, uintptr_t hi, int prot, int shared, void *arg), void *arg)
+{
+	char buf[4096], line[512];
+	size_t ll = 0;
+	int rc = 0;
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	for (;;) {
+		ssize_t r = read(fd, buf, sizeof buf);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			rc = -1;
+		if (r <= 0)
+			break;
+		for (ssize_t i = 0; i < r && rc == 0; i++) {
+			if (buf[i] != '\n') {
+				if (ll < sizeof line - 1)
+					line[ll++] = buf[i];
+				continue;
+			}
+			line[ll] = 0;
+			ll = 0;
+			uintptr_t lo = 0, hi = 0;
+			const char *p = line;
+			for (; *p && *p != '-'; p++)
+				lo = lo * 16 + (uintptr_t)(*p <= '9' ? *p - '0' : (*p | 0x20) - 'a' + 10);
+			if (*p++ != '-')
+				continue;
+			for (; *p && *p != ' '; p++)
+				hi = hi * 16 + (uintptr_t)(*p <= '9' ? *p - '0' : (*p | 0x20) - 'a' + 10);
+			if (*p++ != ' ' || strlen(p) < 4)
+				continue;
+			int prot = (p[0] == 'r' ? PROT_READ : 0) | (p[1] == 'w' ? PROT_WRITE : 0) |
+				   (p[2] == 'x' ? PROT_EXEC : 0);
+			rc = fn(lo, hi, prot, p[3] == 's', arg);
+		}
+	}
+	close(fd);
+	return rc;
+}
+
+/* Remembers the protection of every mapping inside a secret range that is
+ * not plain read/write, to give it back after the range is replaced. */
+static int note_prot(uintptr_t lo, uintptr_t hi, int prot, int shared, void *arg)
+{
+	if (prot == (PROT_READ | PROT_WRITE) || !secmem_overlaps((void *)lo, hi - lo))
+		return 0;
+	if (M->nprot >= SHIELD_MEM_MAX_PROT)
+		return -1;
+	M->prot[M->nprot].lo = lo;
+	M->prot[M->nprot].hi = hi;
+	M->prot[M->nprot].prot = prot;
+	M->nprot++;
+	return 0;
+}
+
+static int save_protections(void)
+{
+	M->nprot = 0;
+	return secmem_maps_foreach(note_prot, NULL);
+}
+
+struct zero_span {
+	uintptr_t a, b;
+};
+
+static int zero_piece(uintptr_t lo, uintptr_t hi, int prot, int shared, void *arg)
+{
+	const struct zero_span *z = arg;
+	uintptr_t a = lo > z->a ? lo : z->a, b = hi < z->b ? hi : z->b;
+	if (a >= b)
+		return 0;
+	if ((prot & (PROT_READ | PROT_WRITE)) == (PROT_READ | PROT_WRITE)) {
+		memset((void *)a, 0, b - a);
+		return 0;
+	}
+	if (secmem_sys_mprotect((void *)a, b - a, PROT_READ | PROT_WRITE) == 0) {
+		memset((void *)a, 0, b - a);
+		(void)secmem_sys_mprotect((void *)a, b - a, prot);
+	}
+	return 0;
+}
+
+void secmem_zero_range(uintptr_t a, uintptr_t b)
+{
+	struct zero_span z = {a, b};
+	(void)secmem_maps_foreach(zero_piece, &z);
+}
+
+static int copy_range(uintptr_t lo, uintptr_t hi)
+{
+	static unsigned char vec[4096];
+	size_t len = hi - lo, page = M->page, win = sizeof vec * page;
+	int fd = secret_fd();
+	if (fd < 0 || ftruncate(fd, (off_t)len) != 0)
+		return -1;
+	char *tmp = secmem_sys_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (tmp == MAP_FAILED) {
+		close(fd);
+		return -1;
+	}
+	/* Guard pages and the like must be readable for the copy; the child's
+	 * own mapping changes, not the parent's. */
+	int readable = secmem_sys_mprotect((void *)lo, len, PROT_READ) == 0;
+	for (size_t off = 0; readable && off < len; off += win) {
+		size_t n = len - off < win ? len - off : win;
+		if (mincore((void *)(lo + off), n, vec) != 0)
+			continue;
+		for (size_t i = 0; i < n / page; i++)
+			if (vec[i] & 1)
+				memcpy(tmp + off + i * page, (const char *)lo + off + i * page, page);
+	}
+	void *q = secmem_sys_mmap((void *)lo, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+	secmem_sys_munmap(tmp, len);
+	close(fd);
+	if (q == MAP_FAILED)
+		return -1;
+	for (size_t i = 0; i < M->nprot; i++)
+		if (M->prot[i].lo >= lo && M->prot[i].hi <= hi)
+			(void)secmem_sys_mprotect((void *)M->prot[i].lo, M->prot[i].hi - M->prot[i].lo, M->prot[i].prot);
+	return 0;
+}
+
+static __thread int fork_pipe[2] = {-1, -1};
+static __thread int fork_own_pipe; /* made by the prepare handler, not by vm.c */
+static __thread sigset_t fork_mask;
+
+void secmem_fork_abort(void)
+{
+	if (fork_pipe[0] >= 0)
+		close(fork_pipe[0]);
+	if (fork_pipe[1] >= 0)
+		close(fork_pipe[1]);
+	fork_pipe[0] = fork_pipe[1] = -1;
+}
+
+int secmem_fork_begin(void)
+{
+	if (!M->active)
+		return 0;
+	if (pipe2(fork_pipe, O_CLOEXEC) != 0) {
+		fork_pipe[0] = fork_pipe[1] = -1;
+		return -1;
+	}
+	return 0;
+}
+
+static void prepare(void)
+{
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &fork_mask);
+	if (M->active && fork_pipe[0] < 0) {
+		/* A fork inside libc (daemon, forkpty) that vm.c did not see. */
+		fork_own_pipe = pipe2(fork_pipe, O_CLOEXEC) == 0;
+		if (!fork_own_pipe)
+			fork_pipe[0] = fork_pipe[1] = -1;
+	}
+	shield_vm_fork_prepare();
+}
+
+static void parent(void)
+{
+	if (fork_pipe[1] >= 0) {
+		close(fork_pipe[1]);
+		char c;
+		ssize_t r;
+		while ((r = read(fork_pipe[0], &c, 1)) < 0 && errno == EINTR)
+			;
+		close(fork_pipe[0]);
+	}
+	fork_pipe[0] = fork_pipe[1] = -1;
+	fork_own_pipe = 0;
+	shield_vm_fork_parent();
+	pthread_sigmask(SIG_SETMASK, &fork_mask, NULL);
+}
+
+static void child(void)
+{
+	if (M->active) {
+		if (fork_pipe[0] >= 0)
+			close(fork_pipe[0]);
+		if (fork_pipe[1] < 0) {
+			say("arca: cannot give this child of fork a private copy of its secret memory (no pipe); "
+			    "it exits\n");
+			_exit(127);
+		}
+		size_t n = atomic_load_explicit(&M->nranges, memory_order_acquire);
+		if (save_protections() != 0) {
+			say("arca: cannot read /proc/self/maps in a child of fork; it exits\n");
+			_exit(127);
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (copy_range(M->ranges[i].lo, M->ranges[i].hi) != 0) {
+				say("arca: cannot give this child of fork a private copy of its secret memory "
+				    "(locked-memory limit?); it exits\n");
+				_exit(127);
+			}
+		}
+		M->forks_copied++;
+		close(fork_pipe[1]);
+		fork_pipe[0] = fork_pipe[1] = -1;
+		fork_own_pipe = 0;
+	}
+	shield_vm_fork_child();
+	pthread_sigmask(SIG_SETMASK, &fork_mask, NULL);
+}
+
+void secmem_register_fork(void)
+{
+	if (pthread_atfork(prepare, parent, child) != 0)
+		why(ENOMEM, "cannot register the fork handlers of the memory shield");
+}
