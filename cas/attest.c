@@ -14,6 +14,12 @@
  * is acceptable is the session owner's decision: such evidence is refused
  * (platform_unprotected) unless the session tolerates no-ptrace-protection,
  * and a grant that relied on the toleration says so in its audit record.
+ * Evidence without ARCA_SIM_FLAG_SECRET_MEMORY (ARCA_HW_FLAG_SECRET_MEMORY
+ * for hardware) comes from a program that had no memfd_secret memory on
+ * its host when it attested (an old kernel, secretmem.enable=0, a
+ * locked-memory limit too low): root there could read its heap and every
+ * secret CAS sends it. That too is refused (platform_unprotected) unless
+ * the session tolerates no-secret-memory, and recorded when tolerated.
  *
  * Hardware evidence ("platform": "sev-snp" or "tdx", the envelope of
  * include/arca/evidence_hw.h from an arca-las in a confidential VM) takes
@@ -78,10 +84,12 @@ struct attempt {
 	struct arca_hw_facts facts; /* hardware evidence, once verified */
 	json_t *hw_fields;          /* its report's fields, for the audit record */
 	int tolerated_ptrace; /* granted although the evidence lacks PTRACE_PROTECTED */
+	int tolerated_secret; /* granted although the evidence lacks SECRET_MEMORY */
 	char las[ARCA_FPR_LEN];
 };
 
 #define TOLERATE_PTRACE "no-ptrace-protection"
+#define TOLERATE_SECRET "no-secret-memory"
 
 static int tolerates(const struct arca_policy *p, const char *word)
 {
@@ -91,7 +99,9 @@ static int tolerates(const struct arca_policy *p, const char *word)
 	return 0;
 }
 
-static json_t *attempt_extra(const struct attempt *a)
+/* granted: only a grant lists what it tolerated; a refusal that came
+ * after one toleration was used did not rely on it. */
+static json_t *attempt_extra(const struct attempt *a, int granted)
 {
 	json_t *o = json_object();
 	char digest[ARCA_DIGEST_STR_LEN];
@@ -110,10 +120,12 @@ static json_t *attempt_extra(const struct attempt *a)
 		json_object_set_new(o, "pid", json_integer(a->ev.pid));
 		json_object_set_new(o, "uid", json_integer(a->ev.uid));
 	}
-	if (a->tolerated_ptrace) {
+	if (granted && (a->tolerated_ptrace || a->tolerated_secret)) {
 		json_t *t = json_array();
-		if (t)
+		if (t && a->tolerated_ptrace)
 			json_array_append_new(t, json_string(TOLERATE_PTRACE));
+		if (t && a->tolerated_secret)
+			json_array_append_new(t, json_string(TOLERATE_SECRET));
 		json_object_set_new(o, "tolerated", t);
 	}
 	return o;
@@ -148,7 +160,7 @@ static void refuse(struct cas_req *r, const struct attempt *a, enum cas_code cod
 	ev.event = "attest_refused";
 	ev.error = cas_code_name(code);
 	ev.reason = reason;
-	ev.extra = attempt_extra(a);
+	ev.extra = attempt_extra(a, 0);
 	arca_buf_init(&body, 4096, 0);
 	if (cas_error_body(code, 0, NULL, &body) < 0)
 		arca_buf_reset(&body);
@@ -331,6 +343,19 @@ static int evaluate(struct cas_req *r, struct attempt *a, struct arca_buf *box, 
 		}
 		a->tolerated_ptrace = 1;
 	}
+	if (!(a->ev.flags & ARCA_SIM_FLAG_SECRET_MEMORY)) {
+		if (!tolerates(p, TOLERATE_SECRET)) {
+			snprintf(why, cap,
+				 "the evidence from %s%s says the program has no secret memory on that host "
+				 "(memfd_secret unavailable: root could read its memory), and session '%s' does "
+				 "not tolerate " TOLERATE_SECRET,
+				 a->hw ? "the arca-las in the confidential VM" : "LAS ", a->hw ? "" : a->las,
+				 a->m.session);
+			code = CAS_PLATFORM_UNPROTECTED;
+			goto out;
+		}
+		a->tolerated_secret = 1;
+	}
 	rr.policy = p;
 	rc = render(&rr, svc, &cfg, &e);
 	cas_store_rollback(s);
@@ -383,7 +408,8 @@ static int verify_hw(struct cas_req *r, struct attempt *a)
 	a->ev.timestamp = a->facts.timestamp;
 	a->ev.pid = a->facts.pid;
 	a->ev.uid = a->facts.uid;
-	a->ev.flags = (a->facts.flags & ARCA_HW_FLAG_PTRACE_PROTECTED) ? ARCA_SIM_FLAG_PTRACE_PROTECTED : 0;
+	a->ev.flags = ((a->facts.flags & ARCA_HW_FLAG_PTRACE_PROTECTED) ? ARCA_SIM_FLAG_PTRACE_PROTECTED : 0) |
+		      ((a->facts.flags & ARCA_HW_FLAG_SECRET_MEMORY) ? ARCA_SIM_FLAG_SECRET_MEMORY : 0);
 	memcpy(a->ev.measurement, a->facts.measurement, 32);
 	memcpy(a->ev.report_data, a->facts.report_data, 64);
 	a->verified = 1;
@@ -482,10 +508,15 @@ void cas_handle_attest(struct cas_req *r)
 	}
 	fill_event(r, &a, &ev);
 	ev.event = "attest_granted";
-	ev.reason = a.tolerated_ptrace ? "evidence verified and measurement matches; the host's missing ptrace "
-					 "protection is tolerated by the session"
-				       : "evidence verified and measurement matches";
-	ev.extra = attempt_extra(&a);
+	ev.reason = a.tolerated_ptrace && a.tolerated_secret
+			    ? "evidence verified and measurement matches; the host's missing ptrace protection and "
+			      "the program's missing secret memory are tolerated by the session"
+		    : a.tolerated_ptrace ? "evidence verified and measurement matches; the host's missing ptrace "
+					   "protection is tolerated by the session"
+		    : a.tolerated_secret ? "evidence verified and measurement matches; the program's missing secret "
+					   "memory is tolerated by the session"
+					 : "evidence verified and measurement matches";
+	ev.extra = attempt_extra(&a, 1);
 	/* grant = 1: the configuration leaves only once the grant is on disk. */
 	cas_event_then_reply(r, &ev, 1, CAS_METRIC_GRANT, 200, reply.p, reply.len);
 	json_decref(ev.extra);

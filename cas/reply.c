@@ -39,10 +39,15 @@ static const struct {
 	[CAS_PLATFORM_NOT_ALLOWED] = {"platform_not_allowed", 403, "The service does not accept this platform."},
 	[CAS_MEASUREMENT_MISMATCH] = {"measurement_mismatch", 403,
 				      "The program's measurement is not the one the service expects."},
+	/* One sentence for both causes: the caller is not authenticated, and
+	 * the shield knows locally which one it is (it tells the user). */
 	[CAS_PLATFORM_UNPROTECTED] = {"platform_unprotected", 403,
-				      "This host cannot keep other processes of the same user from tampering with the "
-				      "program as it starts (kernel.yama.ptrace_scope is missing or 0); set it to 1, or "
-				      "tolerate no-ptrace-protection in the session."},
+				      "This host cannot protect the program as the session requires: either other "
+				      "processes of the same user could tamper with it as it starts "
+				      "(kernel.yama.ptrace_scope is missing or 0; set it to 1, or tolerate "
+				      "no-ptrace-protection in the session), or the program has no secret memory "
+				      "(memfd_secret unavailable: root could read its memory; tolerate no-secret-memory "
+				      "in the session)."},
 	[CAS_INTERNAL] = {"internal", 500, "CAS could not complete the request; its log says why."},
 };
 

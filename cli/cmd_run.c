@@ -1,5 +1,5 @@
-/* cmd_run.c: `arca run [--cas ADDR] [--las PATH] --session S --service V
- * [--] [CMD [ARGS]]`, which asks arca-las to start CMD protected
+/* cmd_run.c: `arca run [--cas ADDR] [--las PATH] [--report] --session S
+ * --service V [--] [CMD [ARGS]]`, which asks arca-las to start CMD protected
  * (CONTRACTS.md, "Trusted launch") and then stands in for it: its exit
  * status is the program's (128+N when killed by signal N) and SIGINT,
  * SIGTERM, SIGHUP and SIGQUIT are passed on to it.
@@ -13,7 +13,9 @@
  * address as an IP, so that the shield resolves no name before it is
  * measured. Without CMD, the service's command is read from the session
  * with the owner's identity (GET /v1/sessions/S, policy JSON of
- * lib/policy_json.c). */
+ * lib/policy_json.c). --report asks arca-las to have the shield print,
+ * when the program exits, how much of its private writable memory was
+ * secret memory (CONTRACTS.md "Coverage report"). */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -45,11 +47,14 @@
 #define LAUNCH_TIMEOUT_S 30
 
 static const char usage_text[] =
-	"arca run [--cas HOST:PORT] [--las PATH] --session S --service V [--] [CMD [ARGS...]]";
+	"arca run [--cas HOST:PORT] [--las PATH] [--report] --session S --service V [--] [CMD [ARGS...]]\n"
+	"  --report   when the program exits, print on its stderr how much of its private writable\n"
+	"             memory was secret memory, and its page faults";
 
 struct run_opts {
 	const char *cas, *las, *session, *service;
 	char **cmd; /* NULL-terminated, or NULL when omitted */
+	int report;
 };
 
 /* "--name VALUE" or "--name=VALUE"; 1 when argv[*i] is this option. */
@@ -77,6 +82,10 @@ static int parse(int argc, char **argv, struct run_opts *o)
 		    take_opt(argv, argc, &i, "--session", &o->session) ||
 		    take_opt(argv, argc, &i, "--service", &o->service))
 			continue;
+		if (strcmp(argv[i], "--report") == 0) {
+			o->report = 1;
+			continue;
+		}
 		if (strcmp(argv[i], "--") == 0) {
 			i++;
 			break;
@@ -402,6 +411,7 @@ int cmd_run(int argc, char **argv)
 	snprintf(req.service, sizeof req.service, "%s", o.service);
 	snprintf(req.cas, sizeof req.cas, "%s", cas);
 	memcpy(req.cas_pin, pin, sizeof req.cas_pin);
+	req.report = o.report;
 	if (launch_fds(fds) != 0)
 		goto out;
 

@@ -12,6 +12,7 @@
 
 #include <limits.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <pthread.h>
 
@@ -100,14 +101,31 @@ struct las_ctx {
 	struct las_caches *caches;
 	const char *shield; /* real path of the shield launched programs preload */
 	struct las_tsm *tsm; /* tsm->platform 0: sim evidence */
+	/* RLIMIT_MEMLOCK (soft and hard) of launched programs (--memlock):
+	 * secret memory counts against it, so a protected program's whole
+	 * heap is locked memory. set_memlock 0: the caller's limit stays. */
+	int set_memlock;
+	rlim_t memlock;
 };
+
+/* What arca-las saw of the process it signs for, as evidence flags. */
+#define LAS_EV_PTRACE_PROTECTED 0x1u /* Yama kept others out (launch only) */
+#define LAS_EV_SECRET_MEMORY 0x2u    /* it maps "/secretmem (deleted)" */
 
 /* The evidence of this LAS's platform for the measured process (pid, uid)
  * with the caller's report data: sim evidence signed with the platform
- * key, or the hardware envelope. ptrace_protected sets the flag of either
+ * key, or the hardware envelope. flags (LAS_EV_*) set the flags of either
  * (evidence.h, evidence_hw.h). Appends to out. */
-int las_evidence(const struct las_ctx *ctx, pid_t pid, uid_t uid, int ptrace_protected, const uint8_t measurement[32],
+int las_evidence(const struct las_ctx *ctx, pid_t pid, uid_t uid, unsigned flags, const uint8_t measurement[32],
 		 const uint8_t report_data[64], struct arca_buf *out, struct arca_errbuf *e) ARCA_MUST_CHECK;
+
+/* Whether process pid maps memfd_secret memory ("/secretmem (deleted)" in
+ * /proc/PID/maps): 1 or 0, or < 0 when its maps cannot be read. */
+int las_has_secret_memory(pid_t pid, struct arca_errbuf *e) ARCA_MUST_CHECK;
+
+/* Parses a --memlock SIZE: a number of bytes with an optional K, M or G
+ * (powers of 1024), or "unlimited". 0 or ARCA_EINVAL. */
+int las_parse_memlock(const char *s, rlim_t *out) ARCA_MUST_CHECK;
 
 /* Seconds a client has to send its request, and to take the answer. */
 #define LAS_IO_TIMEOUT_S 5

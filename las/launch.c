@@ -14,6 +14,15 @@
  * whether Yama kept other processes of the same user out of the program
  * before its shield made it non-dumpable (ARCA_SIM_FLAG_PTRACE_PROTECTED);
  * whether that is good enough is the session owner's call, made in CAS.
+ * Likewise it says whether the program had secret memory when it asked
+ * (ARCA_SIM_FLAG_SECRET_MEMORY): its shield, which is measured, maps its
+ * heap from memfd_secret(2) before it attests, so a mapping named
+ * "/secretmem (deleted)" shows that the kernel gave it some; without one
+ * (no memfd_secret here, or a limit too low) root could read its memory.
+ *
+ * The program's locked-memory limit comes from arca-las too (--memlock):
+ * secret memory counts against RLIMIT_MEMLOCK, so the caller's usual
+ * limit of a few MiB would leave a protected program without a heap.
  *
  * The request is parsed on the connection's serving thread (serve.c); once
  * the program runs, a thread of its own watches the program, its channel
@@ -36,6 +45,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include "las.h"
@@ -59,7 +69,8 @@
 #define CHILD_FD_BASE 10
 #define START_TIMEOUT_MS 10000
 #define REASON_MAX 400
-#define ENV_MAX 8
+/* The variables of the contract (7), ARCA_REPORT, and the NULL. */
+#define ENV_MAX 9
 
 struct launch {
 	const struct las_ctx *ctx;
@@ -91,6 +102,8 @@ struct child_plan {
 	int fds[ARCA_LAS_LAUNCH_NFDS]; /* stdin, stdout, stderr, cwd */
 	int chan;                      /* child's end of the socketpair */
 	int err;                       /* write end of the error pipe */
+	int set_memlock;               /* 0: keep the limit arca-las has */
+	rlim_t memlock;
 };
 
 static void clean_text(const char *in, char *out, size_t cap)
@@ -179,6 +192,15 @@ __attribute__((noreturn)) static void child_run(struct child_plan *c)
 
 	if (setsid() < 0)
 		child_fail(err, "setsid: %s", strerror(errno));
+	/* While still root: raising the hard limit needs CAP_SYS_RESOURCE,
+	 * and the user must not be able to lower it below what their heap
+	 * needs by accident, nor raise it beyond what arca-las allows. */
+	if (c->set_memlock) {
+		struct rlimit rl = {.rlim_cur = c->memlock, .rlim_max = c->memlock};
+		if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+			child_fail(err, "cannot set the program's locked-memory limit (RLIMIT_MEMLOCK): %s",
+				   strerror(errno));
+	}
 	if (setgroups((size_t)c->ngroups, c->groups) < 0 || setresgid(c->gid, c->gid, c->gid) < 0 ||
 	    setresuid(c->uid, c->uid, c->uid) < 0)
 		child_fail(err, "cannot take the credentials of uid %u gid %u: %s", (unsigned)c->uid, (unsigned)c->gid,
@@ -410,10 +432,13 @@ void las_launch(const struct las_ctx *ctx, int conn, uid_t uid, gid_t gid, const
 	if (add_env(&plan, &k, "LD_PRELOAD", ctx->shield) < 0 || add_env(&plan, &k, "ARCA_SHIELD_MODE", "attest") < 0 ||
 	    add_env(&plan, &k, "ARCA_CAS", req.cas) < 0 || add_env(&plan, &k, "ARCA_CAS_PIN", req.cas_pin) < 0 ||
 	    add_env(&plan, &k, "ARCA_SESSION", req.session) < 0 ||
-	    add_env(&plan, &k, "ARCA_SERVICE", req.service) < 0 || add_env(&plan, &k, "ARCA_LAS_FD", fdnum) < 0) {
+	    add_env(&plan, &k, "ARCA_SERVICE", req.service) < 0 || add_env(&plan, &k, "ARCA_LAS_FD", fdnum) < 0 ||
+	    (req.report && add_env(&plan, &k, "ARCA_REPORT", "1") < 0)) {
 		arca_errf(&e, ARCA_ENOMEM, "LAS is out of memory");
 		goto refuse;
 	}
+	plan.set_memlock = ctx->set_memlock;
+	plan.memlock = ctx->memlock;
 	plan.argv = req.argv;
 	plan.uid = uid;
 	plan.gid = gid;
@@ -530,6 +555,80 @@ int las_ptrace_scope(void)
 	return buf[0] - '0';
 }
 
+int las_has_secret_memory(pid_t pid, struct arca_errbuf *e)
+{
+	static const char want[] = " /secretmem (deleted)";
+	const size_t wn = sizeof want - 1;
+	char path[64], buf[4096], tail[sizeof want];
+	size_t tn = 0;
+	int found = 0;
+
+	/* maps can be far longer than one read; only the end of each line
+	 * matters, so a few bytes of it are kept across reads. */
+	snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return arca_errf(e, ARCA_ENOTFOUND, "cannot read the mappings of process %d: %s", (int)pid,
+				 strerror(errno));
+	for (;;) {
+		ssize_t n = read(fd, buf, sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int err = errno;
+			close(fd);
+			return arca_errf(e, ARCA_EIO, "cannot read the mappings of process %d: %s", (int)pid,
+					 strerror(err));
+		}
+		if (n == 0)
+			break;
+		for (ssize_t i = 0; i < n && !found; i++) {
+			if (buf[i] == '\n') {
+				found = tn == wn && memcmp(tail, want, wn) == 0;
+				tn = 0;
+				continue;
+			}
+			if (tn == wn) {
+				memmove(tail, tail + 1, wn - 1);
+				tn--;
+			}
+			tail[tn++] = buf[i];
+		}
+		if (found)
+			break;
+	}
+	close(fd);
+	return found;
+}
+
+int las_parse_memlock(const char *s, rlim_t *out)
+{
+	if (strcmp(s, "unlimited") == 0) {
+		*out = RLIM_INFINITY;
+		return 0;
+	}
+	if (s[0] < '0' || s[0] > '9')
+		return ARCA_EINVAL;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return ARCA_EINVAL;
+	unsigned shift = 0;
+	if (*end == 'K' || *end == 'k')
+		shift = 10;
+	else if (*end == 'M' || *end == 'm')
+		shift = 20;
+	else if (*end == 'G' || *end == 'g')
+		shift = 30;
+	if (shift != 0)
+		end++;
+	if (*end != 0 || v > ((unsigned long long)RLIM_INFINITY - 1) >> shift)
+		return ARCA_EINVAL;
+	*out = (rlim_t)(v << shift);
+	return 0;
+}
+
 /* The process's executable must itself pass the launch checks (a
  * dynamically linked program, not the loader run directly with a command
  * line of its own, not setuid): a second line of defence behind fexecve. */
@@ -595,6 +694,11 @@ static void serve_evidence(struct launch *l)
 	if (las_measure(l->ctx->caches, l->peer.pid, &m, &e) < 0)
 		goto refuse;
 	arca_digest_format(m.digest, meas);
+	/* Before the confirmation below, which shows these reads of /proc
+	 * by pid still named the process we forked. */
+	int secret = las_has_secret_memory(l->peer.pid, &e);
+	if (secret < 0)
+		goto refuse;
 	/* A program the loader started without the shield (swapped for a
 	 * static or setuid one after the check) must not look protected. */
 	if (!shield_mapped(&m, l->ctx->shield)) {
@@ -610,10 +714,14 @@ static void serve_evidence(struct launch *l)
 	/* Read now, not at start: the sysctl can change while LAS runs, and
 	 * the evidence must say what held for this program. */
 	int protected_ = las_ptrace_scope() >= 1;
-	if (las_evidence(l->ctx, l->peer.pid, l->peer.uid, protected_, m.digest, req + 4, &ev, &e) < 0)
+	unsigned flags = (protected_ ? LAS_EV_PTRACE_PROTECTED : 0) | (secret ? LAS_EV_SECRET_MEMORY : 0);
+	if (las_evidence(l->ctx, l->peer.pid, l->peer.uid, flags, m.digest, req + 4, &ev, &e) < 0)
 		goto refuse;
 	las_reply(l->chan, 0, ev.p, ev.len);
-	log_evidence(l, meas, protected_ ? "granted ptrace-protected" : "granted not-ptrace-protected", NULL);
+	char outcome[80];
+	snprintf(outcome, sizeof outcome, "granted %s %s", protected_ ? "ptrace-protected" : "not-ptrace-protected",
+		 secret ? "secret-memory" : "no-secret-memory");
+	log_evidence(l, meas, outcome, NULL);
 	goto out;
 refuse:
 	if (e.msg[0] == 0)

@@ -1,6 +1,7 @@
 /* main.c: arca-las, the Local Attestation Service.
  *
  *   arca-las [--state DIR] [--socket PATH] [--platform auto|sim|sev-snp|tdx] [--shield PATH]
+ *            [--memlock SIZE|unlimited|0]
  *
  * A foreground daemon: prints the platform key's fingerprint and a ready
  * line on stdout (CONTRACTS.md), logs on stderr, answers each connection
@@ -84,13 +85,19 @@ static struct {
 static int usage(void)
 {
 	fprintf(stderr, "usage: arca-las [--state DIR] [--socket PATH] [--platform auto|sim|sev-snp|tdx]\n"
+			"                [--shield PATH] [--memlock SIZE]\n"
 			"  --state DIR     platform key directory (default " DEFAULT_STATE ")\n"
 			"  --socket PATH   Unix socket to listen on (default " DEFAULT_SOCKET ")\n"
 			"  --platform P    evidence kind: sim (default; signed with the platform key), sev-snp or\n"
 			"                  tdx (hardware reports through configfs-tsm, in a confidential VM), or\n"
 			"                  auto (hardware when configfs-tsm offers it, else sim; says which)\n"
 			"  --shield PATH   the shield launched programs preload (default: beside this binary,\n"
-			"                  ../lib/" ARCA_SHIELD_NAME "); `arca measure` must use the same\n");
+			"                  ../lib/" ARCA_SHIELD_NAME "); `arca measure` must use the same\n"
+			"  --memlock SIZE  locked-memory limit (RLIMIT_MEMLOCK, soft and hard) of launched\n"
+			"                  programs: bytes with K, M or G, or unlimited (default); 0 leaves them\n"
+			"                  the limit arca-las has. A protected program's whole heap is secret memory,\n"
+			"                  which counts as locked memory, so a low limit starves it; anyone who\n"
+			"                  may use arca-las can lock up to this much memory per program\n");
 	return 2;
 }
 
@@ -98,6 +105,29 @@ static int die(const char *msg)
 {
 	fprintf(stderr, "arca-las: %s\n", msg);
 	return 1;
+}
+
+/* The limit launched programs can get: a child can only lower the hard
+ * limit it inherits unless it has CAP_SYS_RESOURCE, so arca-las raises its
+ * own first (harmless: it locks its key anyway). Where it cannot (no
+ * CAP_SYS_RESOURCE, as in some containers), programs get the hard limit
+ * it has, and it says so once. */
+static rlim_t memlock_reachable(rlim_t want)
+{
+	struct rlimit rl;
+	if (want == 0 || getrlimit(RLIMIT_MEMLOCK, &rl) < 0 || rl.rlim_max == RLIM_INFINITY ||
+	    (want != RLIM_INFINITY && want <= rl.rlim_max))
+		return want;
+	struct rlimit up = {.rlim_cur = rl.rlim_cur, .rlim_max = want};
+	if (setrlimit(RLIMIT_MEMLOCK, &up) == 0)
+		return want;
+	fprintf(stderr,
+		"arca-las: warning: cannot raise the locked-memory limit to %s (%s); launched programs get %llu KiB, "
+		"and a protected program's secret memory cannot grow beyond it: give arca-las CAP_SYS_RESOURCE or a "
+		"higher hard limit (ulimit -Hl)\n",
+		want == RLIM_INFINITY ? "unlimited" : "the --memlock size", strerror(errno),
+		(unsigned long long)rl.rlim_max >> 10);
+	return rl.rlim_max;
 }
 
 /* Sim mode's promise against other processes of the same user holds only
@@ -401,6 +431,7 @@ static int drain(void)
 int main(int argc, char **argv)
 {
 	const char *state = DEFAULT_STATE, *sock = DEFAULT_SOCKET, *platform = "sim", *shield_arg = NULL;
+	const char *memlock = "unlimited";
 	char shield[PATH_MAX];
 	struct arca_errbuf e = {{0}};
 	struct las_key key;
@@ -419,6 +450,8 @@ int main(int argc, char **argv)
 			dst = &platform;
 		else if (strcmp(argv[i], "--shield") == 0)
 			dst = &shield_arg;
+		else if (strcmp(argv[i], "--memlock") == 0)
+			dst = &memlock;
 		else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
 			return usage() - 2;
 		else
@@ -430,6 +463,14 @@ int main(int argc, char **argv)
 	if (strcmp(platform, "sim") != 0 && strcmp(platform, "auto") != 0 && strcmp(platform, "sev-snp") != 0 &&
 	    strcmp(platform, "tdx") != 0) {
 		fprintf(stderr, "arca-las: platform \"%s\" refused: use auto, sim, sev-snp or tdx\n", platform);
+		return 1;
+	}
+
+	rlim_t memlock_v = 0;
+	if (las_parse_memlock(memlock, &memlock_v) < 0) {
+		fprintf(stderr, "arca-las: --memlock \"%s\" refused: give bytes with an optional K, M or G, "
+				"unlimited, or 0 to leave programs the limit arca-las has\n",
+			memlock);
 		return 1;
 	}
 
@@ -474,6 +515,17 @@ int main(int argc, char **argv)
 				"code: evidence is signed with this host's key and measurements are taken through this "
 				"kernel\n");
 	fprintf(stderr, "arca-las: launched programs preload %s\n", shield);
+	memlock_v = memlock_reachable(memlock_v);
+	if (memlock_v == 0)
+		fprintf(stderr, "arca-las: launched programs keep the locked-memory limit arca-las has (--memlock 0); "
+				"secret memory counts against it\n");
+	else if (memlock_v == RLIM_INFINITY)
+		fprintf(stderr, "arca-las: launched programs may lock unlimited memory (secret memory is locked "
+				"memory; --memlock SIZE bounds it)\n");
+	else
+		fprintf(stderr, "arca-las: launched programs may lock %llu KiB (--memlock; secret memory is locked "
+				"memory)\n",
+			(unsigned long long)memlock_v >> 10);
 	warn_ptrace_scope();
 	if (las_caches_init(&caches) < 0) {
 		las_key_close(&key, 1);
@@ -492,7 +544,8 @@ int main(int argc, char **argv)
 		return die(e.msg);
 	}
 
-	struct las_ctx ctx = {.key = &key, .caches = &caches, .shield = shield, .tsm = &tsm};
+	struct las_ctx ctx = {.key = &key, .caches = &caches, .shield = shield, .tsm = &tsm,
+			      .set_memlock = memlock_v != 0, .memlock = memlock_v};
 	pthread_attr_t attr;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);

@@ -237,13 +237,14 @@ int las_measure(struct las_caches *cs, pid_t pid, struct arca_measurement *m, st
 	return measure_with_cache(cs, pid, m, e);
 }
 
-int las_evidence(const struct las_ctx *ctx, pid_t pid, uid_t uid, int ptrace_protected, const uint8_t measurement[32],
+int las_evidence(const struct las_ctx *ctx, pid_t pid, uid_t uid, unsigned flags, const uint8_t measurement[32],
 		 const uint8_t report_data[64], struct arca_buf *out, struct arca_errbuf *e)
 {
 	if (ctx->tsm != NULL && ctx->tsm->platform != 0) {
 		struct arca_hw_envelope env;
 		memset(&env, 0, sizeof env);
-		env.flags = ptrace_protected ? ARCA_HW_FLAG_PTRACE_PROTECTED : 0;
+		env.flags = ((flags & LAS_EV_PTRACE_PROTECTED) ? ARCA_HW_FLAG_PTRACE_PROTECTED : 0) |
+			    ((flags & LAS_EV_SECRET_MEMORY) ? ARCA_HW_FLAG_SECRET_MEMORY : 0);
 		env.timestamp = (uint64_t)time(NULL);
 		env.pid = (uint32_t)pid;
 		env.uid = (uint32_t)uid;
@@ -257,7 +258,8 @@ int las_evidence(const struct las_ctx *ctx, pid_t pid, uid_t uid, int ptrace_pro
 	ev.timestamp = (uint64_t)time(NULL);
 	ev.pid = (uint32_t)pid;
 	ev.uid = (uint32_t)uid;
-	ev.flags = ptrace_protected ? ARCA_SIM_FLAG_PTRACE_PROTECTED : 0;
+	ev.flags = ((flags & LAS_EV_PTRACE_PROTECTED) ? ARCA_SIM_FLAG_PTRACE_PROTECTED : 0) |
+		   ((flags & LAS_EV_SECRET_MEMORY) ? ARCA_SIM_FLAG_SECRET_MEMORY : 0);
 	memcpy(ev.measurement, measurement, 32);
 	memcpy(ev.report_data, report_data, 64);
 	memcpy(ev.las_pub, ctx->key->pub, 32);
@@ -376,8 +378,9 @@ void las_serve(const struct las_ctx *ctx, int conn, struct las_peer *p)
 	if (las_peer_confirm(conn, p, &e) < 0)
 		goto refuse;
 
-	/* not ptrace-protected: LAS did not start this process, so nothing
-	 * kept others out of it before now */
+	/* No flags: not ptrace-protected (LAS did not start this process, so
+	 * nothing kept others out of it before now), and not marked as having
+	 * secret memory (arca-cas, the only caller here, runs no shield). */
 	if (las_evidence(ctx, p->pid, p->uid, 0, m.digest, req + 4, &ev, &e) < 0)
 		goto refuse;
 	send_reply(conn, 0, ev.p, ev.len);

@@ -93,6 +93,10 @@ int arca_launch_req_encode(const struct arca_launch_req *r, struct arca_buf *out
 		      r->cas, "cas_pin", r->cas_pin);
 	if (o == NULL)
 		goto out;
+	/* Only when asked for: a request without it is what an arca-las
+	 * that predates the report accepts. */
+	if (r->report && json_object_set_new(o, "report", json_true()) != 0)
+		goto out;
 	size_t need = json_dumpb(o, NULL, 0, JSON_COMPACT | JSON_SORT_KEYS);
 	if (need == 0)
 		goto out;
@@ -143,7 +147,7 @@ void arca_launch_req_free(struct arca_launch_req *r)
 
 int arca_launch_req_decode(const uint8_t *p, size_t n, struct arca_launch_req *r, struct arca_errbuf *e)
 {
-	static const char *const keys[] = {"argv", "session", "service", "cas", "cas_pin"};
+	static const char *const keys[] = {"argv", "session", "service", "cas", "cas_pin", "report"};
 	json_error_t jerr;
 	const char *k;
 	json_t *o = NULL, *v;
@@ -190,6 +194,10 @@ int arca_launch_req_decode(const uint8_t *p, size_t n, struct arca_launch_req *r
 	GUARD_GOTO(copy_string(o, "service", r->service, sizeof r->service, e), out);
 	GUARD_GOTO(copy_string(o, "cas", r->cas, sizeof r->cas, e), out);
 	GUARD_GOTO(copy_string(o, "cas_pin", r->cas_pin, sizeof r->cas_pin, e), out);
+	json_t *report = json_object_get(o, "report");
+	ENSURE_GOTO(report == NULL || json_is_boolean(report),
+		    arca_errf(e, ARCA_EPARSE, WHAT ": \"report\" must be true or false"), out);
+	r->report = json_is_true(report);
 	GUARD_GOTO(check_fields(r, e), out);
 	rc = 0;
 out:

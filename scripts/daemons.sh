@@ -1,8 +1,10 @@
 # daemons.sh: start and stop arca-las and arca-cas for the demo and the
 # integration tests. Source it; needs ARCA_BUILD (the build directory).
 #   arca_free_port            prints a free loopback TCP port
-#   arca_start_las DIR        starts arca-las (state DIR/las, socket DIR/las.sock);
-#                             returns 77 (with a SKIP line) where it cannot run
+#   arca_start_las DIR [ARGS] starts arca-las (state DIR/las, socket DIR/las.sock)
+#                             with ARGS; returns 77 (with a SKIP line) where it
+#                             cannot run. ARCA_LAS_WRAPPER, when set, is a command
+#                             (split at spaces) that arca-las runs under
 #   arca_host_tolerate        the session line a host without Yama ptrace
 #                             protection needs (empty where it has it)
 #   arca_start_cas DIR [ARGS] starts arca-cas (state DIR/cas) on a free port
@@ -58,26 +60,38 @@ arca_ptrace_protected() {
   [[ -r $ARCA_YAMA && $(<"$ARCA_YAMA") =~ ^[1-3]$ ]]
 }
 
-# arca_host_tolerate: prints "tolerate: [no-ptrace-protection]" (a
-# top-level session key) when this host lacks the protection, nothing
-# otherwise, so that a session accepts this host's evidence only as far as
-# it has to.
+# arca_secret_memory_available: true when this kernel offers memfd_secret(2)
+# (Linux 5.14+, not disabled with secretmem.enable=0), i.e. when protected
+# programs get secret memory and arca-las's evidence says
+# ARCA_SIM_FLAG_SECRET_MEMORY.
+arca_secret_memory_available() {
+  python3 -c 'import ctypes, os, sys; fd = ctypes.CDLL(None, use_errno=True).syscall(447, 0); sys.exit(0 if fd >= 0 else 1)' 2>/dev/null
+}
+
+# arca_host_tolerate: prints "tolerate: [...]" (a top-level session key)
+# with no-ptrace-protection when this host lacks Yama's protection and
+# no-secret-memory when it lacks memfd_secret, nothing when it has both,
+# so that a session accepts this host's evidence only as far as it has to.
 arca_host_tolerate() {
-  arca_ptrace_protected || echo "tolerate: [no-ptrace-protection]"
+  local t=()
+  arca_ptrace_protected || t+=(no-ptrace-protection)
+  arca_secret_memory_available || t+=(no-secret-memory)
+  [[ ${#t[@]} -eq 0 ]] || echo "tolerate: [$(IFS=,; echo "${t[*]}" | sed 's/,/, /g')]"
 }
 
 # arca_las_exec ARGS...: runs arca-las in the foreground of this subshell.
 arca_las_exec() {
-  exec "$ARCA_BUILD/bin/arca-las" "$@"
+  # shellcheck disable=SC2086 # the wrapper is a command with arguments
+  exec ${ARCA_LAS_WRAPPER:-} "$ARCA_BUILD/bin/arca-las" "$@"
 }
 
 arca_start_las() {
-  local dir=$1 rc
+  local dir=$1 rc; shift
   arca_las_preflight; rc=$?
   [[ $rc -eq 0 ]] || return $rc
   mkdir -p "$dir"
   : >"$dir/las.out"   # truncate here: the background job's own redirection may come too late
-  (arca_las_exec --state "$dir/las" --socket "$dir/las.sock") >"$dir/las.out" 2>"$dir/las.out.err" &
+  (arca_las_exec --state "$dir/las" --socket "$dir/las.sock" "$@") >"$dir/las.out" 2>"$dir/las.out.err" &
   LAS_PID=$!
   arca_wait_ready "$dir/las.out" "$LAS_PID" arca-las || return 1
   LAS_FPR=$(grep -o 'fingerprint=SHA256:[A-Za-z0-9+/]*' "$dir/las.out" | head -n1 | cut -d= -f2)

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "shield.h"
+#include "memory.h"
 #include "arca/buf.h"
 #include "arca/crypto.h"
 #include "arca/evidence.h"
@@ -76,6 +77,37 @@ static const char *explain(const char *code, const struct shield_env *env, const
 	return buf;
 }
 
+/* Whether this host lacks Yama's ptrace protection (the other cause of
+ * platform_unprotected), as arca-las reads it. */
+static int yama_missing(void)
+{
+	char buf[8];
+	FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "re");
+	if (f == NULL)
+		return 1;
+	int ok = fgets(buf, sizeof buf, f) != NULL && buf[0] >= '1' && buf[0] <= '3';
+	fclose(f);
+	return !ok;
+}
+
+/* platform_unprotected while this process has no secret memory: CAS's
+ * sentence covers two causes, and only we know that ours is this one
+ * (and why memfd_secret failed here). CAS checks ptrace protection first,
+ * and we do not know what the session tolerates, so a host that lacks
+ * both hears of both. */
+__attribute__((noreturn)) static void refuse_no_secret_memory(const struct shield_env *env,
+							       const struct shield_mem_status *ms)
+{
+	/* The code first and the rest short: shield_refuse's line has room
+	 * for about 600 bytes, and the reason may take 320 of them. */
+	fail("CAS refused the attestation (platform_unprotected): no secret memory (memfd_secret) for this program, "
+	     "so root could read its memory: %s; fix that, or add `tolerate: [no-secret-memory]` to session %s%s",
+	     ms->reason[0] ? ms->reason : "memfd_secret is unavailable", env->session,
+	     yama_missing() ? "; no Yama ptrace protection either: set kernel.yama.ptrace_scope to 1 or tolerate "
+			      "no-ptrace-protection"
+			    : "");
+}
+
 /* Evidence from the arca-las that started us, over the channel it gave
  * us; it measures this process now. One request per launch: the channel
  * is closed whatever the answer. */
@@ -100,6 +132,11 @@ struct arca_config *shield_attest(const struct shield_env *env)
 	int rc = arca_attest_exchange(http, env->cas, env->session, env->service, las_evidence, (void *)env, &cfg,
 				      &o, &e);
 	arca_http_close(http);
+	if (rc < 0 && strcmp(o.code, "platform_unprotected") == 0) {
+		const struct shield_mem_status *ms = shield_mem_status();
+		if (ms != NULL && !ms->secret)
+			refuse_no_secret_memory(env, ms);
+	}
 	if (rc < 0 && o.code[0] != 0)
 		fail("CAS refused the attestation: %s (%s)", explain(o.code, env, o.platform, why, sizeof why),
 		     o.code);

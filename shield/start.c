@@ -23,7 +23,6 @@
 
 #include "memory.h"
 #include "shield.h"
-#include "memory.h"
 
 typedef int (*main_fn)(int, char **, char **);
 typedef int (*start_fn)(main_fn, int, char **, void (*)(void), void (*)(void), void (*)(void), void *);

@@ -21,7 +21,15 @@
  *         the same user could ptrace it or write its memory before its
  *         shield made it non-dumpable. Never set on evidence for a caller
  *         of the socket (uid 0, "ALR1"). CAS refuses evidence without it
- *         unless the session tolerates no-ptrace-protection. */
+ *         unless the session tolerates no-ptrace-protection.
+ *   bit 1 ARCA_SIM_FLAG_SECRET_MEMORY: when arca-las signed, the process had
+ *         at least one mapping named "/secretmem (deleted)" in
+ *         /proc/PID/maps: memfd_secret(2) worked for it on this host, and
+ *         its (measured) shield keeps its heap there, out of reach of
+ *         /proc/PID/mem, ptrace and core dumps. Without it root could read
+ *         the program's memory. Never set on evidence for a caller of the
+ *         socket. CAS refuses evidence without it unless the session
+ *         tolerates no-secret-memory. */
 #ifndef ARCA_EVIDENCE_H
 #define ARCA_EVIDENCE_H
 
@@ -32,7 +40,8 @@
 #define ARCA_SIM_EVIDENCE_LEN 224
 #define ARCA_SIM_PLATFORM 1
 #define ARCA_SIM_FLAG_PTRACE_PROTECTED 0x1u
-#define ARCA_SIM_FLAGS_KNOWN ARCA_SIM_FLAG_PTRACE_PROTECTED
+#define ARCA_SIM_FLAG_SECRET_MEMORY 0x2u
+#define ARCA_SIM_FLAGS_KNOWN (ARCA_SIM_FLAG_PTRACE_PROTECTED | ARCA_SIM_FLAG_SECRET_MEMORY)
 
 struct arca_sim_evidence {
 	uint64_t timestamp;

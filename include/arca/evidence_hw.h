@@ -5,7 +5,8 @@
  *
  *   0   magic "ARCAHW01"                 8
  *   8   platform u32 (2 = sev-snp, 3 = tdx)
- *   12  flags u32 (bit 0: ARCA_HW_FLAG_PTRACE_PROTECTED; other bits refused)
+ *   12  flags u32 (bit 0: ARCA_HW_FLAG_PTRACE_PROTECTED, bit 1:
+ *       ARCA_HW_FLAG_SECRET_MEMORY; other bits refused)
  *   16  timestamp u64
  *   24  pid u32, uid u32                 (the measured caller)
  *   32  measurement                      32 (in-guest program measurement)
@@ -26,6 +27,9 @@
  * other process of its user could reach into it before its shield made it
  * non-dumpable (Yama inside the VM). The hardware vouches for the VM; the
  * measurement inside it is only as good as that window was closed.
+ * ARCA_HW_FLAG_SECRET_MEMORY says what ARCA_SIM_FLAG_SECRET_MEMORY says:
+ * the program had secret memory (memfd_secret) when arca-las signed, so
+ * root inside the VM cannot read its heap.
  *
  * Ownership: struct arca_hw_envelope borrows (report, aux and provider
  * point into the bytes parsed, which must outlive it). struct
@@ -54,7 +58,8 @@
 #define ARCA_HW_PLATFORM_SGX 4u /* facts of an SGX quote only; never in an envelope */
 #define ARCA_HW_HEADER_LEN 128
 #define ARCA_HW_FLAG_PTRACE_PROTECTED 0x1u
-#define ARCA_HW_FLAGS_KNOWN ARCA_HW_FLAG_PTRACE_PROTECTED
+#define ARCA_HW_FLAG_SECRET_MEMORY 0x2u
+#define ARCA_HW_FLAGS_KNOWN (ARCA_HW_FLAG_PTRACE_PROTECTED | ARCA_HW_FLAG_SECRET_MEMORY)
 #define ARCA_HW_BINDING_LABEL "arca-las-hw-v1"
 
 /* Bounds of each part. Together they keep an envelope inside one LAS

@@ -5,12 +5,16 @@
  * Request, on the public LAS socket, one per connection:
  *   "ALL1" || u32le n || n bytes of JSON
  *   {"argv": [ABSOLUTE PATH, ARG…], "session": S, "service": V,
- *    "cas": "IP:PORT" or "[IPv6]:PORT", "cas_pin": "SHA256:…"}
+ *    "cas": "IP:PORT" or "[IPv6]:PORT", "cas_pin": "SHA256:…",
+ *    "report": true}
  * sent in one sendmsg(2) carrying SCM_RIGHTS with exactly four
  * descriptors: stdin, stdout, stderr and a directory fd of the working
  * directory. n is at most ARCA_LAS_LAUNCH_MAX; argv has 1 to
- * ARCA_LAS_LAUNCH_MAX_ARGS strings without NUL. Every key is required and
- * no other is allowed.
+ * ARCA_LAS_LAUNCH_MAX_ARGS strings without NUL. Every key but "report" is
+ * required and no other is allowed. "report" (a JSON boolean, optional,
+ * false when absent; the encoder writes it only when true) asks for the
+ * coverage report of `arca run --report`: arca-las puts ARCA_REPORT=1 in
+ * the program's environment.
  *
  * Replies, arca-las → arca run, each one message
  *   type u8 || u16le length || payload
@@ -54,6 +58,7 @@ struct arca_launch_req {
 	char service[129];
 	char cas[300];
 	char cas_pin[ARCA_FPR_LEN];
+	int report; /* 1: `arca run --report` */
 };
 
 /* The whole request: header and JSON. Refuses what the decoder would. */

@@ -7,11 +7,14 @@
  *   cas-test-helper keypair               X25519 pair: "PRIV_B64 PUB_B64"
  *   cas-test-helper evidence --las-key FILE --measurement sha256:… --nonce B64
  *          --pub B64 --session S --service V [--bind-session S2] [--flags N]
+ *          [--no-secret-memory]
  *                                         signed sim evidence, base64; with
  *                                         --bind-session the report data
  *                                         names S2 instead (binding test);
- *                                         flags default to 1 (PTRACE_PROTECTED,
- *                                         as from a launch on a Yama host)
+ *                                         flags default to 3 (PTRACE_PROTECTED
+ *                                         and SECRET_MEMORY, as from a launch
+ *                                         on a Yama host with memfd_secret);
+ *                                         --no-secret-memory clears bit 1
  *   cas-test-helper open --priv B64 --pub B64 < reply.json
  *                                         opens {"config": …}; prints the
  *                                         config JSON
@@ -20,6 +23,11 @@
  *                                         with evidence signed by KEYFILE
  *                                         (measurement all zero), then exits
  *   cas-test-helper audit-verify FILE     prints "ok N" or the error; exit 1
+ *   cas-test-helper attest-once --cas HOST:PORT --pin FPR --las-key FILE
+ *          --measurement M --session S --service V [--flags N]
+ *                                         one attestation as the shield makes
+ *                                         it, with evidence of flags N (default
+ *                                         3); prints "granted" or "refused CODE"
  *   cas-test-helper load --cas HOST:PORT --pin FPR --las-key FILE
  *          --measurement M --session S --service V --clients N --seconds T
  *          [--reconnect]                  attestations per second (one TLS
@@ -147,7 +155,10 @@ static int cmd_evidence(int argc, char **argv)
 	const char *key = opt(argc, argv, "--las-key"), *m = opt(argc, argv, "--measurement");
 	const char *session = opt(argc, argv, "--session"), *service = opt(argc, argv, "--service");
 	const char *bind = opt(argc, argv, "--bind-session"), *fl = opt(argc, argv, "--flags");
-	uint32_t flags = fl ? (uint32_t)strtoul(fl, NULL, 0) : ARCA_SIM_FLAG_PTRACE_PROTECTED;
+	uint32_t flags = fl ? (uint32_t)strtoul(fl, NULL, 0)
+			    : ARCA_SIM_FLAG_PTRACE_PROTECTED | ARCA_SIM_FLAG_SECRET_MEMORY;
+	if (flag(argc, argv, "--no-secret-memory"))
+		flags &= ~ARCA_SIM_FLAG_SECRET_MEMORY;
 	uint8_t priv[32], lpub[32], meas[32], nonce[32], pub[32], ev[ARCA_SIM_EVIDENCE_LEN];
 	char out[ARCA_B64_LEN(ARCA_SIM_EVIDENCE_LEN)];
 
@@ -276,6 +287,7 @@ struct loader {
 	const char *cas, *pin, *session, *service;
 	const uint8_t *las_priv, *las_pub, *meas;
 	int reconnect;
+	uint32_t flags; /* of the evidence signed */
 	double deadline;
 	unsigned long ok, fail;
 	double *lat;
@@ -299,7 +311,7 @@ static int signed_evidence(void *ctx, const uint8_t report_data[64], uint8_t **e
 	struct arca_sim_evidence s;
 
 	memset(&s, 0, sizeof s);
-	s.flags = ARCA_SIM_FLAG_PTRACE_PROTECTED;
+	s.flags = l->flags;
 	s.timestamp = (uint64_t)time(NULL);
 	s.pid = (uint32_t)getpid();
 	s.uid = (uint32_t)getuid();
@@ -404,6 +416,7 @@ static int cmd_load(int argc, char **argv)
 		ls[i].las_pub = lpub;
 		ls[i].meas = meas;
 		ls[i].reconnect = flag(argc, argv, "--reconnect");
+		ls[i].flags = ARCA_SIM_FLAG_PTRACE_PROTECTED | ARCA_SIM_FLAG_SECRET_MEMORY;
 		ls[i].deadline = t0 + secs;
 		pthread_create(&ls[i].th, NULL, load_thread, &ls[i]);
 	}
@@ -437,6 +450,51 @@ static int cmd_load(int argc, char **argv)
 	return fail && !ok ? 1 : 0;
 }
 
+static int cmd_attest_once(int argc, char **argv)
+{
+	const char *key = opt(argc, argv, "--las-key"), *m = opt(argc, argv, "--measurement");
+	const char *fl = opt(argc, argv, "--flags");
+	uint8_t priv[32], lpub[32], meas[32];
+	struct arca_errbuf e = {{0}};
+	struct arca_http *h = NULL;
+	struct arca_config *cfg = NULL;
+	struct arca_attest_outcome o;
+	struct loader l;
+
+	memset(&l, 0, sizeof l);
+	l.cas = opt(argc, argv, "--cas");
+	l.pin = opt(argc, argv, "--pin");
+	l.session = opt(argc, argv, "--session");
+	l.service = opt(argc, argv, "--service");
+	if (!key || !m || !l.cas || !l.pin || !l.session || !l.service)
+		return usage();
+	l.flags = fl ? (uint32_t)strtoul(fl, NULL, 0) : ARCA_SIM_FLAG_PTRACE_PROTECTED | ARCA_SIM_FLAG_SECRET_MEMORY;
+	if (load_las_key(key, priv, lpub) < 0 || arca_digest_parse(m, meas) < 0)
+		return 1;
+	l.las_priv = priv;
+	l.las_pub = lpub;
+	l.meas = meas;
+	if (arca_http_connect(l.cas, l.pin, NULL, &h, &e) < 0) {
+		fprintf(stderr, "cas-test-helper: %s\n", e.msg);
+		return 1;
+	}
+	memset(&o, 0, sizeof o);
+	int rc = arca_attest_exchange(h, l.cas, l.session, l.service, signed_evidence, &l, &cfg, &o, &e);
+	arca_http_close(h);
+	arca_config_free(cfg);
+	arca_wipe(priv, sizeof priv);
+	if (rc == 0) {
+		printf("granted\n");
+		return 0;
+	}
+	if (o.code[0]) {
+		printf("refused %s\n", o.code);
+		return 0;
+	}
+	fprintf(stderr, "cas-test-helper: %s\n", e.msg);
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -455,5 +513,7 @@ int main(int argc, char **argv)
 		return cmd_audit_verify(argv[2]);
 	if (strcmp(argv[1], "load") == 0)
 		return cmd_load(argc - 2, argv + 2);
+	if (strcmp(argv[1], "attest-once") == 0)
+		return cmd_attest_once(argc - 2, argv + 2);
 	return usage();
 }

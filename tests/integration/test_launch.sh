@@ -238,7 +238,7 @@ PY
   grep -q "evidence pid=$pid uid=$nob_uid measurement=$m_demo granted" "$las_log" && pass "LAS gave evidence for that pid, with the demo's measurement" || fail "no evidence line for $pid"
   # The launched program's evidence says what this host's Yama did for it.
   if arca_ptrace_protected; then want=ptrace-protected; else want=not-ptrace-protected; fi
-  grep -q "evidence pid=$pid uid=$nob_uid measurement=$m_demo granted $want\$" "$las_log" && pass "its evidence is marked $want, as this host's kernel.yama.ptrace_scope says" || fail "evidence mark for $pid (want $want): $(grep "evidence pid=$pid" "$las_log")"
+  grep -qE "evidence pid=$pid uid=$nob_uid measurement=$m_demo granted $want (no-)?secret-memory\$" "$las_log" && pass "its evidence is marked $want, as this host's kernel.yama.ptrace_scope says" || fail "evidence mark for $pid (want $want): $(grep "evidence pid=$pid" "$las_log")"
   kill -TERM "$run_pid"; wait "$run_pid"; rc=$?
   [[ $rc -eq 143 ]] && gone "$pid" && pass "SIGTERM to arca run ends the program; arca run exits 143" || fail "SIGTERM: rc $rc, $pid $(gone "$pid" && echo gone || echo alive)"
 else
