@@ -1,7 +1,8 @@
 /* test_evidence.c: sim evidence against known answers made with another
  * Ed25519 implementation (Python cryptography), with and without the
- * ptrace-protected flag, a refusal for every field, every flipped bit and
- * every unknown flag bit, and the LAS client against a scripted fake LAS. */
+ * ptrace-protected flag and with both flags (ptrace-protected and secret
+ * memory), a refusal for every field, every flipped bit and every unknown
+ * flag bit, and the LAS client against a scripted fake LAS. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -40,6 +41,16 @@ static const char kat_protected_hex[] =
 	"03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8"
 	"19523e69125bd96b536b631d394b7a198d4366f32bb9c4e04c6933f5d9f9ad14"
 	"5783ddc6960af0841df6d47f5adcaa44fc106dbda41f30a68788adfaac6f3c09";
+
+/* The same with flags = 3 (PTRACE_PROTECTED | SECRET_MEMORY). */
+static const char kat_both_hex[] =
+	"4152434145563031010000000300000000f153650000000092100000e8030000"
+	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+	"202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+	"03a107bff3ce10be1d70dd18e74bc09967e4d6309ba50d5f1ddc8664125531b8"
+	"4f22f77c09d408156fdcfdcbb53bf68999450f2497263d5164cf1e7045d18c86"
+	"8b46ebfb6e334a51505194e680ef1b2d6d77d10b8297bb3746e206a442cbed0b";
 
 static void kat_input(struct arca_sim_evidence *ev, uint8_t priv[32])
 {
@@ -119,6 +130,31 @@ static void test_sign_kat_ptrace_protected(void **state)
 	assert_int_equal(arca_sim_evidence_verify(plain, sizeof(plain), NULL, &e), ARCA_ECRYPTO);
 }
 
+/* Secret memory is bit 1, signed like the other: a LAS that saw none
+ * cannot have its evidence upgraded, nor a protected one downgraded. */
+static void test_sign_kat_secret_memory(void **state)
+{
+	struct arca_sim_evidence ev, got;
+	uint8_t priv[32], out[ARCA_SIM_EVIDENCE_LEN], want[ARCA_SIM_EVIDENCE_LEN];
+	struct arca_errbuf e;
+
+	kat_input(&ev, priv);
+	ev.flags = ARCA_SIM_FLAG_PTRACE_PROTECTED | ARCA_SIM_FLAG_SECRET_MEMORY;
+	hex_bytes(kat_both_hex, want);
+	assert_int_equal(arca_sim_evidence_sign(&ev, priv, out), 0);
+	assert_memory_equal(out, want, sizeof(want));
+	assert_int_equal(out[12], 3);
+	assert_int_equal(arca_sim_evidence_verify(want, sizeof(want), &got, &e), 0);
+	assert_int_equal(got.flags, ARCA_SIM_FLAG_PTRACE_PROTECTED | ARCA_SIM_FLAG_SECRET_MEMORY);
+
+	want[12] = ARCA_SIM_FLAG_PTRACE_PROTECTED;
+	assert_int_equal(arca_sim_evidence_verify(want, sizeof(want), NULL, &e), ARCA_ECRYPTO);
+	hex_bytes(kat_protected_hex, want);
+	want[12] |= ARCA_SIM_FLAG_SECRET_MEMORY;
+	assert_int_equal(arca_sim_evidence_verify(want, sizeof(want), NULL, &e), ARCA_ECRYPTO);
+	assert_non_null(strstr(e.msg, "signature"));
+}
+
 static void expect_refused(const uint8_t *p, size_t n, int rc, const char *needle)
 {
 	struct arca_sim_evidence got;
@@ -163,7 +199,7 @@ static void test_field_refusals(void **state)
 	expect_refused(ev, ARCA_SIM_EVIDENCE_LEN, ARCA_EPARSE, "platform 2");
 	/* Flag bits this version does not know are refused before the
 	 * signature is even looked at, whichever bit it is. */
-	for (int bit = 1; bit < 32; bit++) {
+	for (int bit = 2; bit < 32; bit++) {
 		kat_bytes(ev);
 		ev[12 + bit / 8] ^= (uint8_t)(1u << (bit % 8));
 		expect_refused(ev, ARCA_SIM_EVIDENCE_LEN, ARCA_EPARSE, "unknown flags");
@@ -210,7 +246,7 @@ static void test_roundtrip_random(void **state)
 	ev.uid = 0;
 	assert_int_equal(arca_random(ev.measurement, 32), 0);
 	assert_int_equal(arca_random(ev.report_data, 64), 0);
-	ev.flags = ARCA_SIM_FLAG_PTRACE_PROTECTED;
+	ev.flags = ARCA_SIM_FLAG_PTRACE_PROTECTED | ARCA_SIM_FLAG_SECRET_MEMORY;
 	assert_int_equal(arca_sim_evidence_sign(&ev, priv, out), 0);
 	assert_int_equal(arca_sim_evidence_verify(out, sizeof(out), &got, &e), 0);
 	assert_memory_equal(&got, &ev, sizeof(ev));
@@ -223,7 +259,7 @@ static void test_sign_refuses_unknown_flags(void **state)
 	uint8_t priv[32], out[ARCA_SIM_EVIDENCE_LEN];
 
 	kat_input(&ev, priv);
-	ev.flags = 0x2;
+	ev.flags = 0x4;
 	assert_int_equal(arca_sim_evidence_sign(&ev, priv, out), ARCA_EINVAL);
 	ev.flags = ARCA_SIM_FLAG_PTRACE_PROTECTED | 0x80000000u;
 	assert_int_equal(arca_sim_evidence_sign(&ev, priv, out), ARCA_EINVAL);
@@ -422,6 +458,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sign_kat),
 		cmocka_unit_test(test_sign_kat_ptrace_protected),
+		cmocka_unit_test(test_sign_kat_secret_memory),
 		cmocka_unit_test(test_sign_refuses_unknown_flags),
 		cmocka_unit_test(test_every_bit_counts),
 		cmocka_unit_test(test_field_refusals),

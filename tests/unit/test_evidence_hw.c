@@ -223,6 +223,17 @@ static void test_round_trip(void **state)
 		assert_int_equal(arca_hw_envelope_encode(&fe, &fb, &e), 0);
 		assert_int_equal(arca_hw_envelope_parse(fb.p, fb.len, &env, &e), 0);
 		assert_int_equal(env.flags, ARCA_HW_FLAG_PTRACE_PROTECTED);
+		/* secret memory is bit 1, carried and bound the same way */
+		fe.flags = ARCA_HW_FLAG_PTRACE_PROTECTED | ARCA_HW_FLAG_SECRET_MEMORY;
+		uint8_t h2[ARCA_HW_HEADER_LEN], b2[64];
+		assert_int_equal(arca_hw_header_encode(&fe, h2), 0);
+		assert_int_equal(h2[12], 3);
+		assert_int_equal(arca_hw_binding(h2, b2), 0);
+		assert_memory_not_equal(b1, b2, 64);
+		arca_buf_reset(&fb);
+		assert_int_equal(arca_hw_envelope_encode(&fe, &fb, &e), 0);
+		assert_int_equal(arca_hw_envelope_parse(fb.p, fb.len, &env, &e), 0);
+		assert_int_equal(env.flags, ARCA_HW_FLAG_PTRACE_PROTECTED | ARCA_HW_FLAG_SECRET_MEMORY);
 		fe.flags = 4;
 		assert_int_equal(arca_hw_header_encode(&fe, h1), ARCA_EINVAL);
 		arca_buf_reset(&fb);
@@ -316,8 +327,16 @@ static void test_strict_parsing(void **state)
 	m[13] = 1;
 	expect_parse_fails(m, b.len, ARCA_EPARSE, "flags 0x00000100 hold a bit this version does not know");
 	memcpy(m, b.p, b.len);
-	m[12] = 2;
-	expect_parse_fails(m, b.len, ARCA_EPARSE, "flags 0x00000002");
+	m[12] = 4;
+	expect_parse_fails(m, b.len, ARCA_EPARSE, "flags 0x00000004");
+	memcpy(m, b.p, b.len);
+	m[12] = 2; /* secret memory: known, but the binding no longer holds (checked by verify, not parse) */
+	{
+		struct arca_hw_envelope pe;
+		struct arca_errbuf pe_err = {{0}};
+		assert_int_equal(arca_hw_envelope_parse(m, b.len, &pe, &pe_err), 0);
+		assert_int_equal(pe.flags, ARCA_HW_FLAG_SECRET_MEMORY);
+	}
 	/* oversize lengths are refused before anything is taken */
 	memcpy(m, b.p, b.len);
 	put32(m + 128, 0xffffffffu);

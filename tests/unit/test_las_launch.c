@@ -63,8 +63,27 @@ static void test_encode_known(void **state)
 	assert_string_equal(got.service, "svc");
 	assert_string_equal(got.cas, "127.0.0.1:8443");
 	assert_string_equal(got.cas_pin, PIN);
+	assert_int_equal(got.report, 0);
 	arca_launch_req_free(&got);
 	arca_buf_free(&b);
+
+	/* --report: the one optional key, written only when asked for. */
+	const char *json_report = "{\"argv\":[\"/usr/bin/prog\",\"--flag\",\"x y\"],\"cas\":\"127.0.0.1:8443\",\"cas_pin\":\""
+				  PIN "\",\"report\":true,\"service\":\"svc\",\"session\":\"sess\"}";
+	r.report = 1;
+	arca_buf_init(&b, 0, 0);
+	assert_int_equal(arca_launch_req_encode(&r, &b), 0);
+	assert_int_equal(b.len, 8 + strlen(json_report));
+	assert_memory_equal(b.p + 8, json_report, strlen(json_report));
+	assert_int_equal(arca_launch_req_decode(b.p + 8, b.len - 8, &got, &e), 0);
+	assert_int_equal(got.report, 1);
+	arca_launch_req_free(&got);
+	arca_buf_free(&b);
+	const char *json_false = "{\"argv\":[\"/bin/true\"],\"cas\":\"127.0.0.1:1\",\"cas_pin\":\"" PIN
+				 "\",\"report\":false,\"service\":\"v\",\"session\":\"s\"}";
+	assert_int_equal(arca_launch_req_decode((const uint8_t *)json_false, strlen(json_false), &got, &e), 0);
+	assert_int_equal(got.report, 0);
+	arca_launch_req_free(&got);
 }
 
 static void refused(const char *json, const char *needle)
@@ -85,6 +104,11 @@ static void test_decode_refusals(void **state)
 	refused("[]", "expected a JSON object");
 	refused("{\"argv\":[\"/bin/true\"]" REST "x", "not valid JSON");
 	refused("{\"argv\":[\"/bin/true\"],\"env\":[]" REST, "unknown key");
+	refused("{\"argv\":[\"/bin/true\"],\"reports\":true" REST, "unknown key");
+	refused("{\"argv\":[\"/bin/true\"],\"report\":1" REST, "\"report\" must be true or false");
+	refused("{\"argv\":[\"/bin/true\"],\"report\":\"yes\"" REST, "\"report\" must be true or false");
+	refused("{\"argv\":[\"/bin/true\"],\"report\":null" REST, "\"report\" must be true or false");
+	refused("{\"argv\":[\"/bin/true\"],\"report\":true,\"report\":true" REST, "not valid JSON");
 	refused("{\"argv\":[\"/bin/true\"],\"argv\":[\"/bin/false\"]" REST, "not valid JSON");
 	refused("{\"argv\":[]" REST, "non-empty array");
 	refused("{\"argv\":\"/bin/true\"" REST, "non-empty array");
