@@ -72,10 +72,21 @@ arca_secret_memory_available() {
 # with no-ptrace-protection when this host lacks Yama's protection and
 # no-secret-memory when it lacks memfd_secret, nothing when it has both,
 # so that a session accepts this host's evidence only as far as it has to.
+# With --user, the session's programs run as a user other than root: they
+# lack CAP_IPC_LOCK, and where arca-las cannot raise their locked-memory
+# limit (no CAP_SYS_RESOURCE) to the 32 MiB the shield needs, they get no
+# secret memory either.
+arca_user_memlock_ok() {
+  (ulimit -H -l unlimited) 2>/dev/null && return 0
+  local h; h=$(ulimit -H -l)
+  [[ $h == unlimited ]] || (( h >= 32768 ))
+}
 arca_host_tolerate() {
   local t=()
   arca_ptrace_protected || t+=(no-ptrace-protection)
-  arca_secret_memory_available || t+=(no-secret-memory)
+  if ! arca_secret_memory_available || { [[ ${1:-} == --user ]] && ! arca_user_memlock_ok; }; then
+    t+=(no-secret-memory)
+  fi
   [[ ${#t[@]} -eq 0 ]] || echo "tolerate: [$(IFS=,; echo "${t[*]}" | sed 's/,/, /g')]"
 }
 

@@ -56,7 +56,7 @@ static void check_loader_environment(void)
 	/* dladdr names this library as the loader recorded it: the very
 	 * string LD_PRELOAD gave. Anything else in LD_PRELOAD (a second
 	 * library, a separator) was loaded beside us and may have run. */
-	const char *preload = getenv("LD_PRELOAD");
+	const char *preload = shield_getenv("LD_PRELOAD");
 	if (dladdr((void *)check_loader_environment, &self) == 0 || self.dli_fname == NULL)
 		shield_refuse("cannot find the shield's own path");
 	if (preload == NULL || strcmp(preload, self.dli_fname) != 0)
@@ -70,7 +70,7 @@ __attribute__((constructor(101))) static void shield_guard(void)
 	struct stat st;
 
 	shield.las_fd = -1;
-	const char *mode = getenv("ARCA_SHIELD_MODE");
+	const char *mode = shield_getenv("ARCA_SHIELD_MODE");
 	if (mode == NULL || strcmp(mode, "attest") != 0)
 		return; /* start.c refuses anything but measure */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
@@ -80,7 +80,7 @@ __attribute__((constructor(101))) static void shield_guard(void)
 
 	/* Close-on-exec at once: nothing this process starts may inherit
 	 * the channel that evidence comes through. */
-	int fd = parse_fd(getenv("ARCA_LAS_FD"));
+	int fd = parse_fd(shield_getenv("ARCA_LAS_FD"));
 	if (fd < 0)
 		shield_refuse("ARCA_LAS_FD is not set; protected programs are started by arca-las: use `arca run`");
 	if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode) || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0)

@@ -58,15 +58,17 @@ struct shield_mem_prot {
 	uintptr_t lo, hi;
 	int prot;
 };
-/* A private anonymous mapping the program made, served from the page
- * arena: [lo, hi) is what the program still has mapped of the block
- * [base, base+size). */
+/* A private anonymous mapping the program made, served from secret memory:
+ * either a block of the page arena, or (fixed addresses, mremap to a fixed
+ * address) a secret file of its own. */
 struct shield_vm_region {
-	uintptr_t base, lo, hi;
-	size_t size;
-	unsigned flags; /* SHIELD_VM_* */
+	uintptr_t lo, hi; /* a piece the program has mapped; pieces never overlap */
+	uintptr_t base;   /* the page-arena block it belongs to (0: its own file) */
+	size_t len;       /* the block's length as the program asked (rounded) */
+	unsigned flags;   /* SHIELD_VM_* */
 };
 #define SHIELD_VM_PROT_CHANGED 1u /* some page may not be read/write */
+#define SHIELD_VM_SPLIT 2u        /* part of its block was really unmapped */
 #define SHIELD_VM_MAX_WIPE 64
 struct shield_mem_ctx {
 	_Atomic int init_state; /* 0 not started, 1 in progress, 2 done */
@@ -76,6 +78,7 @@ struct shield_mem_ctx {
 	pthread_mutex_t chunk_lock;
 	uintptr_t cur, end; /* bump cursor in the newest chunk */
 	size_t next_chunk;
+	size_t lock_limit; /* RLIMIT_MEMLOCK in bytes; (size_t)-1: none */
 	size_t chunk_bytes, adopted_bytes, stack_bytes;
 	unsigned long forks_copied;
 	struct shield_mem_range ranges[SHIELD_MEM_MAX_RANGES]; /* append-only */
@@ -120,6 +123,10 @@ void *secmem_chunk(size_t len, size_t align);
  * memory holding the same bytes, at the same address, with protection
  * prot. The caller makes sure nothing else writes the range meanwhile. */
 int secmem_adopt(void *addr, size_t len, int prot);
+/* Maps a new secret file of len bytes at addr (fixed: MAP_FIXED or
+ * MAP_FIXED_NOREPLACE) and records it; its pages are freed when the
+ * program unmaps all of it. 0, or -1 with errno (nothing recorded). */
+int secmem_place(void *addr, size_t len, int fixed);
 /* Whether secret memory is in use (shield_mem_status()->secret). */
 int secmem_active(void);
 /* Whether [p, p+len) meets a secret range at all. */
@@ -136,7 +143,8 @@ int secmem_fork_begin(void);
 void secmem_fork_abort(void);
 /* Calls fn for each line of /proc/self/maps (raw calls, no heap: safe in
  * a fork child); stops at and returns fn's first non-zero answer. */
-int secmem_maps_foreach(int (*fn)(uintptr_t lo, uintptr_t hi, int prot, int shared, void *arg), void *arg);
+int secmem_maps_foreach(int (*fn)(uintptr_t lo, uintptr_t hi, int prot, int shared, const char *name, void *arg),
+			void *arg);
 /* Makes [a, b) read as zero whatever its pages' protection (which stays). */
 void secmem_zero_range(uintptr_t a, uintptr_t b);
 /* System calls that bypass the shield's own interposers. */

@@ -91,7 +91,7 @@ struct pieces {
  * /proc/self/maps lists them (a .bss may continue in an anonymous mapping
  * after the file's). Listed first, adopted after: adopting changes the
  * listing being read. */
-static int note_piece(uintptr_t lo, uintptr_t hi, int prot, int shared, void *arg)
+static int note_piece(uintptr_t lo, uintptr_t hi, int prot, int shared, const char *name, void *arg)
 {
 	struct pieces *pc = arg;
 	if (shared || prot != (PROT_READ | PROT_WRITE))

@@ -32,6 +32,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/capability.h>
 
 #include "memory.h"
 #include "shield.h"
@@ -41,6 +42,11 @@
 #endif
 
 #define CHUNK_FIRST ((size_t)16 << 20)
+/* Below this locked-memory limit (without CAP_IPC_LOCK) secret memory is
+ * reported unavailable: the first chunk, the main stack and a program's
+ * data would not fit, and a program that ran out of heap midway would be
+ * worse than one refused at the start. scripts/daemons.sh knows it too. */
+#define SECMEM_MIN_LOCKED ((rlim_t)32 << 20)
 #define CHUNK_MAX ((size_t)1 << 30)
 #define CHUNK_ALIGN ((size_t)2 << 20)
 
@@ -244,6 +250,42 @@ int secmem_adopt(void *addr, size_t len, int prot)
 	return 0;
 }
 
+int secmem_place(void *addr, size_t len, int fixed)
+{
+	if (!M->active || len == 0 || ((uintptr_t)addr & (M->page - 1)) != 0 || (len & (M->page - 1)) != 0 ||
+	    (fixed != MAP_FIXED && fixed != MAP_FIXED_NOREPLACE)) {
+		errno = EINVAL;
+		return -1;
+	}
+	int fd = secret_fd();
+	if (fd < 0)
+		return -1;
+	if (ftruncate(fd, (off_t)len) != 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	size_t slot = atomic_load_explicit(&M->nranges, memory_order_relaxed);
+	if (record_range((uintptr_t)addr, (uintptr_t)addr + len) != 0) {
+		close(fd);
+		return -1;
+	}
+	void *q = secmem_sys_mmap(addr, len, PROT_READ | PROT_WRITE, MAP_SHARED | fixed, fd, 0);
+	int e = errno;
+	close(fd);
+	if (q == MAP_FAILED || q != addr) {
+		if (q != MAP_FAILED)
+			secmem_sys_munmap(q, len); /* an old kernel took NOREPLACE as a hint */
+		/* Forget the record: those addresses are not secret. */
+		M->ranges[slot].hi = 0;
+		M->ranges[slot].lo = 0;
+		errno = q == MAP_FAILED ? e : EEXIST;
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- set-up ---- */
 
 static void why(int err, const char *fmt, ...) ARCA_PRINTF(2, 3);
@@ -267,6 +309,15 @@ static void describe_limit(char *out, size_t cap, rlim_t v)
 		snprintf(out, cap, "%llu KiB", (unsigned long long)(v / 1024));
 }
 
+static int has_ipc_lock(void)
+{
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct d[2];
+	if (syscall(SYS_capget, &h, d) != 0)
+		return 0;
+	return (d[CAP_IPC_LOCK / 32].effective >> (CAP_IPC_LOCK % 32)) & 1;
+}
+
 /* Probes memfd_secret and maps the first chunk. */
 void secmem_setup(void)
 {
@@ -274,11 +325,30 @@ void secmem_setup(void)
 	long ps = sysconf(_SC_PAGESIZE);
 	M->page = ps > 0 ? (size_t)ps : 4096;
 	M->next_chunk = CHUNK_FIRST;
+	M->lock_limit = (size_t)-1;
 
-	/* The whole length of every secret mapping counts as locked memory. */
+	/* The whole length of every secret mapping counts as locked memory,
+	 * unless the process may lock any amount (CAP_IPC_LOCK). */
 	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		(void)setrlimit(RLIMIT_MEMLOCK, &rl);
+	}
+	if (!has_ipc_lock() && getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		if (rl.rlim_cur < SECMEM_MIN_LOCKED) {
+			char lim[32];
+			describe_limit(lim, sizeof lim, rl.rlim_cur);
+			why(EAGAIN,
+			    "secret memory needs locked memory and the locked-memory limit (RLIMIT_MEMLOCK) of this "
+			    "program is %s, below the %llu MiB the shield needs, and cannot be raised: give arca-las "
+			    "the right to raise it (CAP_SYS_RESOURCE; its --memlock sets the value) or raise the hard "
+			    "limit of arca-las (`ulimit -H -l`)",
+			    lim, (unsigned long long)(SECMEM_MIN_LOCKED >> 20));
+			return;
+		}
+		M->lock_limit = (size_t)rl.rlim_cur;
+		size_t first = (M->lock_limit / 4) & ~(CHUNK_ALIGN - 1);
+		if (first < CHUNK_FIRST)
+			M->next_chunk = first;
 	}
 	int fd = secret_fd();
 	if (fd < 0) {
@@ -298,7 +368,8 @@ void secmem_setup(void)
 	}
 	close(fd);
 	M->active = 1;
-	void *c = new_chunk(CHUNK_FIRST);
+	size_t first = M->next_chunk;
+	void *c = new_chunk(first);
 	if (c == NULL) {
 		int e = errno;
 		char lim[32] = "unknown";
@@ -309,7 +380,7 @@ void secmem_setup(void)
 			why(e, "secret memory needs locked memory and the locked-memory limit (RLIMIT_MEMLOCK) is %s, "
 			       "too low for %zu MiB and not raisable: start the program with `arca run` (arca-las raises "
 			       "the limit, see its --memlock) or raise `ulimit -l`",
-			    lim, CHUNK_FIRST >> 20);
+			    lim, first >> 20);
 		else
 			why(e, "cannot map secret memory: %s", strerror(e));
 		/* Its record may exist: no range can be secret now. */
@@ -317,8 +388,8 @@ void secmem_setup(void)
 		return;
 	}
 	M->cur = (uintptr_t)c;
-	M->end = (uintptr_t)c + CHUNK_FIRST;
-	M->next_chunk = CHUNK_FIRST * 2;
+	M->end = (uintptr_t)c + first;
+	M->next_chunk = first * 2;
 	M->status.secret = 1;
 	M->status.reason[0] = 0;
 }
@@ -331,7 +402,8 @@ static void say(const char *s)
 	(void)r;
 }
 
-int secmem_maps_foreach(int (*fn)(uintptr_t lo, uintptr_t hi, int prot, int shared, void *arg), void *arg)
+int secmem_maps_foreach(int (*fn)(uintptr_t lo, uintptr_t hi, int prot, int shared, const char *name, void *arg),
+			void *arg)
 {
 	char buf[4096], line[512];
 	size_t ll = 0;
@@ -367,7 +439,15 @@ int secmem_maps_foreach(int (*fn)(uintptr_t lo, uintptr_t hi, int prot, int shar
 				continue;
 			int prot = (p[0] == 'r' ? PROT_READ : 0) | (p[1] == 'w' ? PROT_WRITE : 0) |
 				   (p[2] == 'x' ? PROT_EXEC : 0);
-			rc = fn(lo, hi, prot, p[3] == 's', arg);
+			/* perms, offset, device, inode, then the name (if any) */
+			const char *name = p;
+			for (int field = 0; field < 4 && *name; field++) {
+				while (*name && *name != ' ')
+					name++;
+				while (*name == ' ')
+					name++;
+			}
+			rc = fn(lo, hi, prot, p[3] == 's', name, arg);
 		}
 	}
 	close(fd);
@@ -376,9 +456,11 @@ int secmem_maps_foreach(int (*fn)(uintptr_t lo, uintptr_t hi, int prot, int shar
 
 /* Remembers the protection of every mapping inside a secret range that is
  * not plain read/write, to give it back after the range is replaced. */
-static int note_prot(uintptr_t lo, uintptr_t hi, int prot, int shared, void *arg)
+/* Lists every secret mapping (a VMA of a memfd_secret file) with its
+ * protection, for the fork child's copy. */
+static int note_prot(uintptr_t lo, uintptr_t hi, int prot, int shared, const char *name, void *arg)
 {
-	if (prot == (PROT_READ | PROT_WRITE) || !secmem_overlaps((void *)lo, hi - lo))
+	if (!shared || strncmp(name, "/secretmem", 10) != 0)
 		return 0;
 	if (M->nprot >= SHIELD_MEM_MAX_PROT)
 		return -1;
@@ -399,7 +481,7 @@ struct zero_span {
 	uintptr_t a, b;
 };
 
-static int zero_piece(uintptr_t lo, uintptr_t hi, int prot, int shared, void *arg)
+static int zero_piece(uintptr_t lo, uintptr_t hi, int prot, int shared, const char *name, void *arg)
 {
 	const struct zero_span *z = arg;
 	uintptr_t a = lo > z->a ? lo : z->a, b = hi < z->b ? hi : z->b;
@@ -422,10 +504,24 @@ void secmem_zero_range(uintptr_t a, uintptr_t b)
 	(void)secmem_maps_foreach(zero_piece, &z);
 }
 
+/* Gives the child its own copy of the secret mappings inside [lo, hi)
+ * (one recorded range: one file of the parent's, or parts of it where the
+ * program unmapped some): one new file of the range's size, each mapping
+ * copied into it at its offset (only the pages that exist: mincore) and
+ * then replaced by the same slice of the new file, protection kept. */
 static int copy_range(uintptr_t lo, uintptr_t hi)
 {
 	static unsigned char vec[4096];
 	size_t len = hi - lo, page = M->page, win = sizeof vec * page;
+	size_t first = M->nprot, last = M->nprot;
+	for (size_t i = 0; i < M->nprot; i++)
+		if (M->prot[i].lo >= lo && M->prot[i].hi <= hi) {
+			if (first == M->nprot)
+				first = i;
+			last = i + 1;
+		}
+	if (first == M->nprot)
+		return 0; /* nothing of it is mapped any more */
 	int fd = secret_fd();
 	if (fd < 0 || ftruncate(fd, (off_t)len) != 0)
 		return -1;
@@ -434,26 +530,35 @@ static int copy_range(uintptr_t lo, uintptr_t hi)
 		close(fd);
 		return -1;
 	}
-	/* Guard pages and the like must be readable for the copy; the child's
-	 * own mapping changes, not the parent's. */
-	int readable = secmem_sys_mprotect((void *)lo, len, PROT_READ) == 0;
-	for (size_t off = 0; readable && off < len; off += win) {
-		size_t n = len - off < win ? len - off : win;
-		if (mincore((void *)(lo + off), n, vec) != 0)
+	for (size_t k = first; k < last; k++) {
+		const struct shield_mem_prot *v = &M->prot[k];
+		if (v->lo < lo || v->hi > hi)
 			continue;
-		for (size_t i = 0; i < n / page; i++)
-			if (vec[i] & 1)
-				memcpy(tmp + off + i * page, (const char *)lo + off + i * page, page);
+		/* Guard pages must be readable for the copy; this changes the
+		 * child's mapping only. */
+		if (!(v->prot & PROT_READ) && secmem_sys_mprotect((void *)v->lo, v->hi - v->lo, PROT_READ) != 0)
+			continue;
+		for (uintptr_t at = v->lo; at < v->hi; at += win) {
+			size_t n = v->hi - at < win ? v->hi - at : win;
+			if (mincore((void *)at, n, vec) != 0)
+				continue;
+			for (size_t i = 0; i < n / page; i++)
+				if (vec[i] & 1)
+					memcpy(tmp + (at - lo) + i * page, (const char *)at + i * page, page);
+		}
 	}
-	void *q = secmem_sys_mmap((void *)lo, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+	int rc = 0;
+	for (size_t k = first; k < last; k++) {
+		const struct shield_mem_prot *v = &M->prot[k];
+		if (v->lo < lo || v->hi > hi)
+			continue;
+		if (secmem_sys_mmap((void *)v->lo, v->hi - v->lo, v->prot, MAP_SHARED | MAP_FIXED, fd,
+				    (off_t)(v->lo - lo)) == MAP_FAILED)
+			rc = -1;
+	}
 	secmem_sys_munmap(tmp, len);
 	close(fd);
-	if (q == MAP_FAILED)
-		return -1;
-	for (size_t i = 0; i < M->nprot; i++)
-		if (M->prot[i].lo >= lo && M->prot[i].hi <= hi)
-			(void)secmem_sys_mprotect((void *)M->prot[i].lo, M->prot[i].hi - M->prot[i].lo, M->prot[i].prot);
-	return 0;
+	return rc;
 }
 
 static __thread int fork_pipe[2] = {-1, -1};
@@ -526,6 +631,8 @@ static void child(void)
 			_exit(127);
 		}
 		for (size_t i = 0; i < n; i++) {
+			if (M->ranges[i].hi <= M->ranges[i].lo)
+				continue; /* forgotten */
 			if (copy_range(M->ranges[i].lo, M->ranges[i].hi) != 0) {
 				say("arca: cannot give this child of fork a private copy of its secret memory "
 				    "(locked-memory limit?); it exits\n");

@@ -103,6 +103,9 @@ struct shield_state {
 
 extern struct shield_state shield;
 
+/* getenv over environ itself: the program may define its own getenv
+ * (bash does), which knows nothing of ours before its main. */
+const char *shield_getenv(const char *name);
 /* Resolves every real function once (dlsym RTLD_NEXT); safe to call again. */
 void shield_resolve_real(void);
 /* The injected file at path (as opened relative to dirfd), or NULL. */

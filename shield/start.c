@@ -60,7 +60,7 @@ void shield_prepare_libraries(void)
 /* Copies NAME's value into out and removes NAME from the environment. */
 static void take_var(const char *name, char *out, size_t cap, int required)
 {
-	const char *v = getenv(name);
+	const char *v = shield_getenv(name);
 	if (v == NULL || v[0] == 0) {
 		if (required)
 			shield_refuse("%s is not set; start protected programs with `arca run`", name);
@@ -74,29 +74,17 @@ static void take_var(const char *name, char *out, size_t cap, int required)
 }
 
 /* Every ARCA_* variable and LD_PRELOAD go, so that neither the program
- * nor anything it starts sees them. */
+ * nor anything it starts sees them. Removed from environ in place, not with
+ * unsetenv: a program may define its own (bash does, for its variables). */
 static void scrub_environment(void)
 {
-	char name[256];
-	for (;;) {
-		int found = 0;
-		for (char **e = environ; e != NULL && *e != NULL; e++) {
-			if (strncmp(*e, "ARCA_", 5) != 0 && strncmp(*e, "LD_PRELOAD=", 11) != 0)
-				continue;
-			const char *eq = strchr(*e, '=');
-			size_t n = eq ? (size_t)(eq - *e) : strlen(*e);
-			if (n == 0 || n >= sizeof name)
-				shield_refuse("the environment has a malformed ARCA_ variable");
-			memcpy(name, *e, n);
-			name[n] = 0;
-			found = 1;
-			break;
-		}
-		if (!found)
-			return;
-		if (unsetenv(name) != 0)
-			shield_refuse("cannot remove %s from the environment", name);
-	}
+	if (environ == NULL)
+		return;
+	char **out = environ;
+	for (char **e = environ; *e != NULL; e++)
+		if (strncmp(*e, "ARCA_", 5) != 0 && strncmp(*e, "LD_PRELOAD=", 11) != 0)
+			*out++ = *e;
+	*out = NULL;
 }
 
 /* Returns whether ARCA_REPORT asks for the coverage report. */
@@ -241,6 +229,9 @@ static size_t main_stack_size(void)
 		else if (rl.rlim_cur >= (rlim_t)(256 << 10))
 			n = rl.rlim_cur < ((rlim_t)1 << 30) ? (size_t)rl.rlim_cur : (size_t)1 << 30;
 	}
+	/* Under a locked-memory limit, leave most of it to the heap. */
+	if (shield_mem.lock_limit != (size_t)-1 && n > shield_mem.lock_limit / 4)
+		n = shield_mem.lock_limit / 4;
 	return (n + page - 1) & ~(page - 1);
 }
 

@@ -8,6 +8,8 @@
  * ours has run; resolving twice stores the same values. */
 #include <dlfcn.h>
 #include <stddef.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "memory.h"
 #include "shield.h"
@@ -68,3 +70,12 @@ __attribute__((constructor)) static void shield_init(void)
 }
 
 struct shield_mem_ctx shield_mem = {.chunk_lock = PTHREAD_MUTEX_INITIALIZER, .vm_lock = PTHREAD_MUTEX_INITIALIZER};
+
+const char *shield_getenv(const char *name)
+{
+	size_t n = strlen(name);
+	for (char **e = environ; e != NULL && *e != NULL; e++)
+		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+			return *e + n + 1;
+	return NULL;
+}

@@ -54,18 +54,18 @@ static size_t round_page(size_t n)
 	return (n + M->page - 1) & ~(M->page - 1);
 }
 
-/* ---- the region table (sorted by base; vm_lock held) ---- */
+/* ---- the region table (pieces sorted by address; vm_lock held) ---- */
 
-/* Index of the region containing a, or of where it would go (*found 0). */
+/* Index of the piece containing a, or of the first piece after a. */
 static size_t vm_find(uintptr_t a, int *found)
 {
 	size_t lo = 0, hi = M->vm_n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		const struct shield_vm_region *r = &M->vm[mid];
-		if (a < r->base)
+		if (a < r->lo)
 			hi = mid;
-		else if (a >= r->base + r->size)
+		else if (a >= r->hi)
 			lo = mid + 1;
 		else {
 			*found = 1;
@@ -76,14 +76,14 @@ static size_t vm_find(uintptr_t a, int *found)
 	return lo;
 }
 
-/* Makes room for one more region. The table is grown outside vm_lock
- * (jemalloc must never be called under it). */
+/* Makes room for two more pieces and returns with vm_lock held. The
+ * table grows outside the lock: jemalloc is never called under it. */
 static int vm_reserve(void)
 {
 	for (;;) {
 		pthread_mutex_lock(&M->vm_lock);
-		if (M->vm_n < M->vm_cap)
-			return 0; /* locked */
+		if (M->vm_n + 2 <= M->vm_cap)
+			return 0;
 		size_t cap = M->vm_cap ? M->vm_cap * 2 : 256;
 		size_t have = M->vm_cap;
 		pthread_mutex_unlock(&M->vm_lock);
@@ -106,6 +106,31 @@ static int vm_reserve(void)
 	}
 }
 
+static void vm_insert(const struct shield_vm_region *r)
+{
+	int found;
+	size_t i = vm_find(r->lo, &found);
+	memmove(&M->vm[i + 1], &M->vm[i], (M->vm_n - i) * sizeof M->vm[0]);
+	M->vm[i] = *r;
+	M->vm_n++;
+}
+
+static void vm_remove(size_t i)
+{
+	memmove(&M->vm[i], &M->vm[i + 1], (M->vm_n - i - 1) * sizeof M->vm[0]);
+	M->vm_n--;
+}
+
+/* Registers a piece; the memory is already mapped. -1: no room. */
+static int vm_register(uintptr_t lo, size_t n, uintptr_t base, unsigned flags)
+{
+	if (vm_reserve() != 0)
+		return -1;
+	vm_insert(&(struct shield_vm_region){.lo = lo, .hi = lo + n, .base = base, .len = n, .flags = flags});
+	pthread_mutex_unlock(&M->vm_lock);
+	return 0;
+}
+
 static void *vm_alloc(size_t len)
 {
 	size_t n = round_page(len);
@@ -118,62 +143,101 @@ static void *vm_alloc(size_t len)
 		errno = ENOMEM;
 		return MAP_FAILED;
 	}
-	if (vm_reserve() != 0) {
+	if (vm_register((uintptr_t)p, n, (uintptr_t)p, 0) != 0) {
 		shield_heap_pages_free(p);
 		errno = ENOMEM;
 		return MAP_FAILED;
 	}
-	int found;
-	size_t i = vm_find((uintptr_t)p, &found);
-	memmove(&M->vm[i + 1], &M->vm[i], (M->vm_n - i) * sizeof M->vm[0]);
-	M->vm[i] = (struct shield_vm_region){.base = (uintptr_t)p, .lo = (uintptr_t)p, .hi = (uintptr_t)p + n,
-					     .size = n, .flags = 0};
-	M->vm_n++;
-	pthread_mutex_unlock(&M->vm_lock);
 	return p;
 }
 
-/* Unmaps [a, b), which lies in secret memory: regions wholly covered go
- * back to jemalloc, parts of regions become inaccessible; secret memory
- * that is not a region (heap, stacks, data) is left as it is. */
+/* A secret file of its own at a fixed address. */
+static void *vm_place(void *addr, size_t len, int fixed)
+{
+	size_t n = round_page(len);
+	if (n < len || n == 0) {
+		errno = ENOMEM;
+		return MAP_FAILED;
+	}
+	if (secmem_place(addr, n, fixed) != 0)
+		return MAP_FAILED;
+	if (vm_register((uintptr_t)addr, n, 0, 0) != 0) {
+		secmem_sys_munmap(addr, n);
+		errno = ENOMEM;
+		return MAP_FAILED;
+	}
+	return addr;
+}
+
+/* What to do with a block once vm_lock is dropped. */
+struct vm_release {
+	uintptr_t base;
+	size_t len;
+	int restore; /* its pages were really unmapped: map a secret file back first */
+};
+
+static int block_in_use(uintptr_t base)
+{
+	for (size_t i = 0; i < M->vm_n; i++)
+		if (M->vm[i].base == base)
+			return 1;
+	return 0;
+}
+
+/* Unmaps [a, b), which lies in secret memory. A block the program unmaps
+ * whole goes back to jemalloc. A part of a block is really unmapped (so
+ * the addresses are free, as natively) and the rest stays a piece; when the
+ * last piece of a block goes, a new secret file is mapped over the block
+ * (if nothing else took its addresses meanwhile) and the block goes back
+ * to jemalloc. Secret memory that is not the program's mmap (the heap,
+ * stacks, data) is left alone. */
 static void vm_unmap(uintptr_t a, uintptr_t b)
 {
-	uintptr_t freeable[32];
-	size_t nfree = 0;
+	struct vm_release rel[16];
+	size_t nrel = 0;
 	pthread_mutex_lock(&M->vm_lock);
-	for (uintptr_t at = a; at < b;) {
+	for (uintptr_t at = a; at < b && nrel < sizeof rel / sizeof rel[0];) {
 		int found;
 		size_t i = vm_find(at, &found);
 		if (!found) {
-			if (i >= M->vm_n || M->vm[i].base >= b)
+			if (i >= M->vm_n || M->vm[i].lo >= b)
 				break;
-			at = M->vm[i].base;
+			at = M->vm[i].lo;
 			continue;
 		}
-		struct shield_vm_region *r = &M->vm[i];
-		uintptr_t end = r->base + r->size;
-		if (a <= r->lo && b >= r->hi && nfree < sizeof freeable / sizeof freeable[0]) {
-			uintptr_t base = r->base;
-			size_t size = r->size;
-			if (r->flags & SHIELD_VM_PROT_CHANGED)
-				(void)secmem_sys_mprotect((void *)base, size, PROT_READ | PROT_WRITE);
-			memmove(r, r + 1, (M->vm_n - i - 1) * sizeof *r);
-			M->vm_n--;
-			freeable[nfree++] = base;
-		} else {
-			uintptr_t lo = a > r->base ? a : r->base, hi = b < end ? b : end;
-			(void)secmem_sys_mprotect((void *)lo, hi - lo, PROT_NONE);
-			r->flags |= SHIELD_VM_PROT_CHANGED;
-			if (lo <= r->lo && hi > r->lo)
-				r->lo = hi < r->hi ? hi : r->hi;
-			if (hi >= r->hi && lo < r->hi)
-				r->hi = lo > r->lo ? lo : r->lo;
+		struct shield_vm_region r = M->vm[i];
+		uintptr_t lo = a > r.lo ? a : r.lo, hi = b < r.hi ? b : r.hi;
+		at = r.hi;
+		if (r.base != 0 && !(r.flags & SHIELD_VM_SPLIT) && lo == r.lo && hi == r.hi) {
+			if (r.flags & SHIELD_VM_PROT_CHANGED)
+				(void)secmem_sys_mprotect((void *)r.lo, r.hi - r.lo, PROT_READ | PROT_WRITE);
+			vm_remove(i);
+			rel[nrel++] = (struct vm_release){r.base, r.len, 0};
+			continue;
 		}
-		at = end;
+		if (M->vm_n + 1 > M->vm_cap && lo > r.lo && hi < r.hi) {
+			/* No room to split (the table cannot grow under the
+			 * lock): make the middle inaccessible instead. */
+			(void)secmem_sys_mprotect((void *)lo, hi - lo, PROT_NONE);
+			M->vm[i].flags |= SHIELD_VM_PROT_CHANGED;
+			continue;
+		}
+		(void)secmem_sys_munmap((void *)lo, hi - lo);
+		vm_remove(i);
+		r.flags |= SHIELD_VM_SPLIT;
+		if (lo > r.lo)
+			vm_insert(&(struct shield_vm_region){r.lo, lo, r.base, r.len, r.flags});
+		if (hi < r.hi)
+			vm_insert(&(struct shield_vm_region){hi, r.hi, r.base, r.len, r.flags});
+		if (r.base != 0 && !block_in_use(r.base))
+			rel[nrel++] = (struct vm_release){r.base, r.len, 1};
 	}
 	pthread_mutex_unlock(&M->vm_lock);
-	for (size_t k = 0; k < nfree; k++)
-		shield_heap_pages_free((void *)freeable[k]);
+	for (size_t k = 0; k < nrel; k++) {
+		if (rel[k].restore && secmem_place((void *)rel[k].base, rel[k].len, MAP_FIXED_NOREPLACE) != 0)
+			continue; /* something else lives there now: the block is lost */
+		shield_heap_pages_free((void *)rel[k].base);
+	}
 }
 
 /* Calls fn on each piece of [a, b) with whether it is secret. */
@@ -212,6 +276,19 @@ static int eligible(size_t len, int prot, int flags, int fd)
 	return prot == (PROT_READ | PROT_WRITE);
 }
 
+/* A private anonymous read/write mapping at a fixed address, outside
+ * memory the shield itself manages (heap chunks, data, stacks). */
+static int fixed_eligible(void *addr, size_t len, int prot, int flags)
+{
+	if (len == 0 || !(flags & MAP_ANONYMOUS) || (flags & MAP_TYPE) != MAP_PRIVATE)
+		return 0;
+	if (!(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) || (flags & (MAP_HUGETLB | MAP_GROWSDOWN)))
+		return 0;
+	if (((uintptr_t)addr & (M->page - 1)) != 0 || prot != (PROT_READ | PROT_WRITE))
+		return 0;
+	return !secmem_overlaps(addr, len);
+}
+
 static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off, const void *ret)
 {
 	if (M->active && (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE && len != 0 &&
@@ -227,10 +304,14 @@ static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 	if (M->active && ready() && eligible(len, prot, flags, fd))
 		return vm_alloc(len);
 	if ((flags & MAP_FIXED) && M->active && secmem_overlaps(addr, len)) {
-		/* The program maps over secret memory it owns; the pages it
-		 * replaces leave the secret ranges' protection. Regions keep
-		 * their bookkeeping: their block is never reused while mapped. */
-		vm_unmap((uintptr_t)addr, (uintptr_t)addr + len);
+		/* The program maps over secret memory of its own mmap: those
+		 * pieces are unmapped first, as the kernel would. */
+		vm_unmap((uintptr_t)addr, (uintptr_t)addr + round_page(len));
+	}
+	if (M->active && ready() && fixed_eligible(addr, len, prot, flags)) {
+		void *p = vm_place(addr, len, (flags & MAP_FIXED_NOREPLACE) ? MAP_FIXED_NOREPLACE : MAP_FIXED);
+		if (p != MAP_FAILED || errno == EEXIST)
+			return p;
 	}
 	return secmem_sys_mmap(addr, len, prot, flags, fd, off);
 }
@@ -277,7 +358,7 @@ static void zero_secret(uintptr_t a, uintptr_t b)
 	pthread_mutex_lock(&M->vm_lock);
 	for (size_t i = 0; i < M->vm_n; i++) {
 		const struct shield_vm_region *r = &M->vm[i];
-		if (r->base < b && r->base + r->size > a && (r->flags & SHIELD_VM_PROT_CHANGED))
+		if (r->lo < b && r->hi > a && (r->flags & SHIELD_VM_PROT_CHANGED))
 			plain = 0;
 	}
 	pthread_mutex_unlock(&M->vm_lock);
@@ -361,7 +442,7 @@ SHIELD_API int mprotect(void *addr, size_t len, int prot)
 		uintptr_t a = (uintptr_t)addr, b = a + len;
 		pthread_mutex_lock(&M->vm_lock);
 		for (size_t i = 0; i < M->vm_n; i++)
-			if (M->vm[i].base < b && M->vm[i].base + M->vm[i].size > a)
+			if (M->vm[i].lo < b && M->vm[i].hi > a)
 				M->vm[i].flags |= SHIELD_VM_PROT_CHANGED;
 		pthread_mutex_unlock(&M->vm_lock);
 	}
@@ -381,43 +462,45 @@ SHIELD_API void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 		return (void *)syscall(SYS_mremap, old, oldlen, newlen, flags, fixed);
 	uintptr_t o = (uintptr_t)old;
 	size_t on = round_page(oldlen), nn = round_page(newlen);
-	if ((o & (M->page - 1)) != 0 || newlen == 0 || nn < newlen || (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP))) {
+	if ((o & (M->page - 1)) != 0 || newlen == 0 || nn < newlen || (flags & MREMAP_DONTUNMAP) ||
+	    ((flags & MREMAP_FIXED) && !(flags & MREMAP_MAYMOVE))) {
 		errno = EINVAL;
 		return MAP_FAILED;
 	}
 	pthread_mutex_lock(&M->vm_lock);
 	int found;
 	size_t i = vm_find(o, &found);
-	if (!found || M->vm[i].lo != o || o + on > M->vm[i].hi) {
-		pthread_mutex_unlock(&M->vm_lock);
-		errno = EFAULT; /* not a mapping the program made with mmap */
+	int ok = found && o + on <= M->vm[i].hi;
+	pthread_mutex_unlock(&M->vm_lock);
+	if (!ok) {
+		errno = EFAULT; /* not all of it is memory the program mapped with mmap */
 		return MAP_FAILED;
 	}
-	struct shield_vm_region *r = &M->vm[i];
-	if (nn <= on) {
-		pthread_mutex_unlock(&M->vm_lock);
+	if (!(flags & MREMAP_FIXED) && nn <= on) {
 		if (nn < on)
 			vm_unmap(o + nn, o + on);
 		return old;
 	}
-	if (o + nn <= r->base + r->size && r->hi == o + on) {
-		/* Room in the block: what follows was never the program's or
-		 * was unmapped by it; either way it must read as zero. */
-		(void)secmem_sys_mprotect((void *)(o + on), nn - on, PROT_READ | PROT_WRITE);
-		memset((void *)(o + on), 0, nn - on);
-		r->hi = o + nn;
-		pthread_mutex_unlock(&M->vm_lock);
-		return old;
-	}
-	pthread_mutex_unlock(&M->vm_lock);
 	if (!(flags & MREMAP_MAYMOVE)) {
-		errno = ENOMEM;
+		errno = ENOMEM; /* growing in place is not offered */
 		return MAP_FAILED;
 	}
-	void *n = vm_alloc(nn);
+	void *n;
+	if (flags & MREMAP_FIXED) {
+		uintptr_t f = (uintptr_t)fixed;
+		if ((f & (M->page - 1)) != 0 || (f < o + on && f + nn > o)) {
+			errno = EINVAL;
+			return MAP_FAILED;
+		}
+		if (secmem_overlaps(fixed, nn))
+			vm_unmap(f, f + nn);
+		n = vm_place(fixed, nn, MAP_FIXED);
+	} else {
+		n = vm_alloc(nn);
+	}
 	if (n == MAP_FAILED)
 		return MAP_FAILED;
-	memcpy(n, old, oldlen);
+	memcpy(n, old, on < nn ? on : nn);
 	vm_unmap(o, o + on);
 	return n;
 }

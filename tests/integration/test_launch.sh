@@ -73,7 +73,7 @@ services:
     platform: {sim: {}}
 secrets:
   - {name: pw, kind: ascii, size: 16}
-$(arca_host_tolerate)
+$(arca_host_tolerate --user)
 YAML
 "$arca" session create "$tmp/s.yaml" >/dev/null || exit 1
 las_log=$tmp/las.out.err
