@@ -93,3 +93,6 @@ else
   "$ARCA_BUILD/bin/arca-bench-evidence" --vectors "$vectors" --seconds "$esecs" \
     ${p256:+--p256-verify "$p256"} ${p384:+--p384-verify "$p384"}
 fi
+
+# ---- memory shield: workloads protected against native (bench/mem_run.sh) ----
+bash "$src/bench/mem_run.sh" "$ARCA_BUILD"
