@@ -9,13 +9,16 @@
  * jemalloc directly (redis-server links it: mallctl, nallocx, C++ new) reach
  * the same jemalloc and the same arenas.
  *
- * Extent hooks: allocation comes from secmem_chunk; every give-back
- * (dalloc, decommit, purge) is declined, so jemalloc keeps and reuses its
- * pages and never hands them to the kernel page by page (a secret page
- * costs about twenty anonymous ones to fault). Decay is off for the same
- * reason: jemalloc would only keep asking. jemalloc's own metadata (its
- * "base") comes through mmap, which vm.c serves from secmem_chunk when the
- * caller is jemalloc's code. */
+ * Where jemalloc's memory comes from: jemalloc maps all its memory, its
+ * extents and its own metadata, with mmap, which vm.c serves from
+ * secmem_chunk whenever the caller is jemalloc's code; never from sbrk
+ * (dss:disabled), so that running out of secret memory fails the
+ * allocation instead of falling back to ordinary memory. It keeps what it
+ * mapped (retain) and does not purge (decay off): a secret page costs about
+ * twenty anonymous ones to fault, so pages are reused, never handed back to
+ * the kernel page by page. (Per-arena extent hooks would do the same but
+ * set up every arena at once, about 80 KiB of secret pages each, at
+ * start.) */
 #include <dlfcn.h>
 #include <errno.h>
 #include <link.h>
@@ -36,66 +39,7 @@ static struct shield_mem_ctx *const M = &shield_mem;
 
 /* Read by jemalloc when it initializes (the program's own definition, if
  * it has one, comes first and wins). */
-SHIELD_API const char *malloc_conf = "dirty_decay_ms:-1,muzzy_decay_ms:-1";
-
-static unsigned page_arena;
-
-static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size, size_t alignment, bool *zero, bool *commit,
-			unsigned arena)
-{
-	if (new_addr != NULL)
-		return NULL; /* growing in place: jemalloc falls back to a new extent */
-	void *p = secmem_chunk(size, alignment < M->page ? M->page : alignment);
-	if (p == NULL)
-		return NULL;
-	*zero = true; /* never handed out before */
-	*commit = true;
-	return p;
-}
-
-/* true = declined: jemalloc keeps the extent (retained) and reuses it. */
-static bool hook_dalloc(extent_hooks_t *h, void *addr, size_t size, bool committed, unsigned arena)
-{
-	return true;
-}
-
-static void hook_destroy(extent_hooks_t *h, void *addr, size_t size, bool committed, unsigned arena)
-{
-}
-
-static bool hook_commit(extent_hooks_t *h, void *addr, size_t size, size_t offset, size_t length, unsigned arena)
-{
-	return false; /* always committed */
-}
-
-static bool hook_decline(extent_hooks_t *h, void *addr, size_t size, size_t offset, size_t length, unsigned arena)
-{
-	return true;
-}
-
-static bool hook_split(extent_hooks_t *h, void *addr, size_t size, size_t size_a, size_t size_b, bool committed,
-		       unsigned arena)
-{
-	return false;
-}
-
-static bool hook_merge(extent_hooks_t *h, void *addr_a, size_t size_a, void *addr_b, size_t size_b, bool committed,
-		       unsigned arena)
-{
-	return false;
-}
-
-static extent_hooks_t secret_hooks = {
-	.alloc = hook_alloc,
-	.dalloc = hook_dalloc,
-	.destroy = hook_destroy,
-	.commit = hook_commit,
-	.decommit = hook_decline,
-	.purge_lazy = hook_decline,
-	.purge_forced = hook_decline,
-	.split = hook_split,
-	.merge = hook_merge,
-};
+SHIELD_API const char *malloc_conf = "dss:disabled,retain:true,dirty_decay_ms:-1,muzzy_decay_ms:-1";
 
 static int find_jemalloc(struct dl_phdr_info *info, size_t size, void *arg)
 {
@@ -122,22 +66,11 @@ int shield_from_jemalloc(const void *ret)
 
 int shield_heap_setup(void)
 {
-	extent_hooks_t *h = &secret_hooks;
+	/* Initializes jemalloc (arena 0 only; the others come lazily, as
+	 * usual), whose every mapping now comes from secret chunks. */
 	unsigned n = 0;
 	size_t sz = sizeof n;
-	char name[64];
-
-	if (mallctl("opt.narenas", &n, &sz, NULL, 0) != 0)
-		return -1;
-	for (unsigned i = 0; i < n; i++) {
-		snprintf(name, sizeof name, "arena.%u.extent_hooks", i);
-		if (mallctl(name, NULL, NULL, &h, sizeof h) != 0)
-			return -1;
-	}
-	sz = sizeof page_arena;
-	if (mallctl("arenas.create", &page_arena, &sz, &h, sizeof h) != 0)
-		return -1;
-	return 0;
+	return mallctl("opt.narenas", &n, &sz, NULL, 0) == 0 ? 0 : -1;
 }
 
 static __thread int initializing;
@@ -159,12 +92,8 @@ void shield_mem_init(void)
 	dl_iterate_phdr(find_jemalloc, (void *)(uintptr_t)mallocx);
 	secmem_register_fork();
 	secmem_setup();
-	if (shield_heap_setup() != 0 && M->active) {
-		M->active = 0;
-		M->status.secret = 0;
-		snprintf(M->status.reason, sizeof M->status.reason,
-			 "cannot install secret memory under jemalloc (mallctl failed)");
-	}
+	if (shield_heap_setup() != 0)
+		secmem_abandon("jemalloc did not start over secret memory (mallctl failed)");
 	initializing = 0;
 	atomic_store_explicit(&M->init_state, 2, memory_order_release);
 }
@@ -175,12 +104,37 @@ static inline void ready(void)
 		shield_mem_init();
 }
 
-void *shield_heap_pages(size_t len)
+/* Zeroes only the pages of [p, p+len) that exist: a page of a secret
+ * file that was never touched reads as zero already, and writing it would
+ * fault it in (the cost this shield works to avoid) and make it resident
+ * for nothing. jemalloc's own MALLOCX_ZERO would write every page of a
+ * reused block. */
+static void zero_resident(char *p, size_t len)
+{
+	unsigned char vec[256];
+	size_t page = M->page, win = sizeof vec * page;
+	for (size_t off = 0; off < len; off += win) {
+		size_t n = len - off < win ? len - off : win;
+		if (mincore(p + off, n, vec) != 0) {
+			memset(p + off, 0, n);
+			continue;
+		}
+		for (size_t i = 0; i < (n + page - 1) / page; i++)
+			if (vec[i] & 1)
+				memset(p + off + i * page, 0, page);
+	}
+}
+
+void *shield_heap_pages(size_t len, int zero)
 {
 	ready();
-	void *p = mallocx(len, MALLOCX_ALIGN(M->page) | MALLOCX_ARENA(page_arena) | MALLOCX_TCACHE_NONE | MALLOCX_ZERO);
-	if (p == NULL)
+	void *p = mallocx(len, MALLOCX_ALIGN(M->page) | MALLOCX_TCACHE_NONE);
+	if (p == NULL) {
 		errno = ENOMEM;
+		return NULL;
+	}
+	if (zero)
+		zero_resident(p, len);
 	return p;
 }
 
@@ -208,7 +162,7 @@ void *shield_pages_alloc(size_t len)
 		errno = EINVAL;
 		return NULL;
 	}
-	return shield_heap_pages(len);
+	return shield_heap_pages(len, 0);
 }
 
 void shield_pages_free(void *p, size_t len)

@@ -7,13 +7,13 @@
  *   secmem.c  chunks of secret memory (one memfd_secret file each, mapped
  *             once, its descriptor closed at once); the list of every secret
  *             range in the process; the private copy a child of fork gets.
- *   heap.c    the malloc family, over Debian's jemalloc, whose arenas get
- *             their extents from secmem.c (extent hooks) and never give pages
- *             back to the kernel (a secret page costs ~20 anonymous ones to
- *             fault, so pages are reused, not returned).
+ *   heap.c    the malloc family, over Debian's jemalloc, which maps all its
+ *             memory with mmap (served from secmem.c chunks), never sbrk, and
+ *             never gives pages back to the kernel (a secret page costs ~20
+ *             anonymous ones to fault, so pages are reused, not returned).
  *   vm.c      mmap/munmap/mremap/madvise/mprotect for private anonymous
- *             mappings, served from a jemalloc arena of page-aligned
- *             secret blocks.
+ *             mappings, served as page-aligned jemalloc blocks (or secret
+ *             files of their own at fixed addresses); fork.
  *   remap.c   moves what the loader mapped before us (writable segments of
  *             every loaded object, their .bss, the main thread's stack)
  *             into secret memory in place, at the same addresses.
@@ -59,16 +59,18 @@ struct shield_mem_prot {
 	int prot;
 };
 /* A private anonymous mapping the program made, served from secret memory:
- * either a block of the page arena, or (fixed addresses, mremap to a fixed
+ * either a page-aligned jemalloc block, or (fixed addresses, mremap to a fixed
  * address) a secret file of its own. */
 struct shield_vm_region {
 	uintptr_t lo, hi; /* a piece the program has mapped; pieces never overlap */
-	uintptr_t base;   /* the page-arena block it belongs to (0: its own file) */
-	size_t len;       /* the block's length as the program asked (rounded) */
+	uintptr_t base;   /* the jemalloc block (or own file) it belongs to */
+	size_t len;       /* the block's (file's) length as the program asked (rounded) */
 	unsigned flags;   /* SHIELD_VM_* */
 };
 #define SHIELD_VM_PROT_CHANGED 1u /* some page may not be read/write */
 #define SHIELD_VM_SPLIT 2u        /* part of its block was really unmapped */
+#define SHIELD_VM_OWNFILE 4u      /* a secret file of its own, not a jemalloc block */
+#define SHIELD_VM_LOST 8u         /* its addresses were taken: never back to jemalloc */
 #define SHIELD_VM_MAX_WIPE 64
 struct shield_mem_ctx {
 	_Atomic int init_state; /* 0 not started, 1 in progress, 2 done */
@@ -76,22 +78,26 @@ struct shield_mem_ctx {
 	size_t page;
 	struct shield_mem_status status;
 	pthread_mutex_t chunk_lock;
+	pthread_mutex_t range_lock; /* writers of ranges[]; a leaf */
 	uintptr_t cur, end; /* bump cursor in the newest chunk */
+	uintptr_t first_chunk;
+	size_t first_len;
 	size_t next_chunk;
 	size_t lock_limit; /* RLIMIT_MEMLOCK in bytes; (size_t)-1: none */
 	size_t chunk_bytes, adopted_bytes, stack_bytes;
 	unsigned long forks_copied;
-	struct shield_mem_range ranges[SHIELD_MEM_MAX_RANGES]; /* append-only */
 	_Atomic size_t nranges;
-	struct shield_mem_prot prot[SHIELD_MEM_MAX_PROT]; /* scratch of a fork child */
 	size_t nprot;
 	uintptr_t jemalloc_lo, jemalloc_hi; /* jemalloc's code, to know its mmap calls */
 	pthread_mutex_t vm_lock; /* a leaf: nothing under it calls jemalloc */
-	struct shield_vm_region *vm; /* sorted by base */
+	struct shield_vm_region *vm; /* pieces, sorted by address */
 	size_t vm_n, vm_cap;
 	struct shield_mem_range wipe[SHIELD_VM_MAX_WIPE]; /* MADV_WIPEONFORK */
 	size_t nwipe;
 	uintptr_t stack_lo, stack_hi; /* the main thread's secret stack */
+	/* The large tables last, so that the fields above share few pages. */
+	struct shield_mem_range ranges[SHIELD_MEM_MAX_RANGES]; /* a slot is reused once forgotten */
+	struct shield_mem_prot prot[SHIELD_MEM_MAX_PROT]; /* scratch of a fork child */
 };
 extern struct shield_mem_ctx shield_mem;
 
@@ -102,9 +108,9 @@ extern struct shield_mem_ctx shield_mem;
 void shield_mem_init(void);
 const struct shield_mem_status *shield_mem_status(void);
 
-/* Page-aligned, zeroed, readable and writable memory of len bytes (a
- * multiple of the page size), secret when available; NULL with errno set
- * on failure. shield_pages_free takes the same pointer and length and
+/* Page-aligned readable and writable memory of len bytes (a multiple of
+ * the page size), secret when available, NOT zeroed (stacks need not be);
+ * NULL with errno set on failure. shield_pages_free takes the same pointer and length and
  * restores read/write access to the whole range itself (callers may have
  * made guard pages PROT_NONE). Safe to call from any thread after
  * shield_mem_init. */
@@ -127,10 +133,15 @@ int secmem_adopt(void *addr, size_t len, int prot);
  * MAP_FIXED_NOREPLACE) and records it; its pages are freed when the
  * program unmaps all of it. 0, or -1 with errno (nothing recorded). */
 int secmem_place(void *addr, size_t len, int fixed);
+/* Forgets the range [lo, hi) recorded by secmem_place (its file is gone). */
+void secmem_unrecord(uintptr_t lo, uintptr_t hi);
 /* Whether secret memory is in use (shield_mem_status()->secret). */
 int secmem_active(void);
 /* Whether [p, p+len) meets a secret range at all. */
 int secmem_overlaps(const void *p, size_t len);
+/* Gives up secret memory during set-up (nothing secret handed out yet):
+ * unmaps the first chunk, forgets every range, records the reason. */
+void secmem_abandon(const char *reason);
 /* Probes memfd_secret and maps the first chunk (from shield_mem_init). */
 void secmem_setup(void);
 /* Registers the fork handlers; must come before jemalloc registers its own
@@ -153,11 +164,12 @@ int secmem_sys_munmap(void *addr, size_t len);
 int secmem_sys_mprotect(void *addr, size_t len, int prot);
 
 /* ---- heap.c ---- */
-/* Installs the secret extent hooks on jemalloc's arenas and creates the
- * arena of page blocks vm.c serves mmap from. */
+/* Initializes jemalloc (after secmem_setup, so that its first mappings
+ * are secret already). */
 int shield_heap_setup(void);
-/* Page blocks (vm.c, stacks): zeroed, page aligned, from the page arena. */
-void *shield_heap_pages(size_t len);
+/* Page blocks (vm.c, stacks): page aligned, no thread cache; zeroed when
+ * zero is set (only the pages that exist are written). */
+void *shield_heap_pages(size_t len, int zero);
 void shield_heap_pages_free(void *p);
 /* Internal allocations of the shield itself (jemalloc, default arena). */
 void *shield_heap_alloc(size_t n);
@@ -175,6 +187,10 @@ void shield_vm_fork_child(void);
  * and the main thread's stack into secret memory. Runs once, from the
  * first constructor, while the process has one thread. */
 void shield_remap_loaded(void);
+
+/* ---- threads.c ---- */
+/* Threads pthread_create refused (EAGAIN) for want of a secret stack. */
+unsigned long shield_threads_fallbacks(void);
 
 /* ---- report.c ---- */
 /* With ARCA_REPORT set by arca-las (`arca run --report`), prints the

@@ -110,24 +110,36 @@ static int note_piece(uintptr_t lo, uintptr_t hi, int prot, int shared, const ch
 
 void shield_remap_loaded(void)
 {
-	static struct spans sp; /* large, and this runs once */
-	static struct pieces pc;
 	sigset_t all, old;
 
 	shield_mem_init();
 	if (!secmem_active())
 		return;
-	sp.n = 0;
-	sp.self = (uintptr_t)&shield_remap_loaded;
-	dl_iterate_phdr(collect, &sp);
-	pc.sp = &sp;
-	pc.n = 0;
-	if (secmem_maps_foreach(note_piece, &pc) != 0)
-		return;
+	/* Scratch on the (secret) heap, not in the shield's own data. */
+	struct spans *sp = shield_heap_alloc(sizeof *sp);
+	struct pieces *pc = shield_heap_alloc(sizeof *pc);
+	if (sp == NULL || pc == NULL)
+		shield_refuse("out of memory while moving the program's data into secret memory");
+	sp->n = 0;
+	sp->self = (uintptr_t)&shield_remap_loaded;
+	dl_iterate_phdr(collect, sp);
+	pc->sp = sp;
+	pc->n = 0;
+	if (secmem_maps_foreach(note_piece, pc) != 0)
+		shield_refuse("cannot read /proc/self/maps to move the program's data into secret memory");
 	/* Nothing may write these pages between the copy and the remap. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	for (size_t i = 0; i < pc.n; i++)
-		(void)secmem_adopt((void *)pc.p[i].lo, pc.p[i].hi - pc.p[i].lo, PROT_READ | PROT_WRITE);
+	size_t failed = 0;
+	for (size_t i = 0; i < pc->n; i++)
+		if (secmem_adopt((void *)pc->p[i].lo, pc->p[i].hi - pc->p[i].lo, PROT_READ | PROT_WRITE) != 0)
+			failed++;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	shield_heap_free(pc);
+	shield_heap_free(sp);
+	/* Fail closed: data that should be secret and is not (a locked-memory
+	 * limit reached, say) is not something to run with quietly. */
+	if (failed)
+		shield_refuse("could not move %zu of the program's data segments into secret memory: %s", failed,
+			      strerror(errno));
 }

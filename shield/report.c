@@ -21,6 +21,7 @@
 #include <sys/resource.h>
 
 #include "memory.h"
+#include "shield.h"
 
 #define SECRET_NAME "/secretmem (deleted)"
 #define MAX_NAMES 64     /* distinct names of uncovered mappings kept; the rest are lumped */
@@ -35,7 +36,9 @@ struct named_kib {
 
 enum kind { K_NONE, K_SECRET, K_PRIVATE, K_SHARED };
 
-static struct {
+/* On the heap (secret memory), not in the shield's own data: the report
+ * must not count its own buffers as memory left uncovered. */
+struct report {
 	pid_t pid; /* the process that asked for the report */
 	int installed, done;
 	unsigned long long secret, other, shared; /* KiB of Rss */
@@ -49,58 +52,59 @@ static struct {
 	char io[16384];
 	char out[8192];
 	size_t outlen;
-} rep;
+};
+static struct report *rp;
 
 static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void out(const char *fmt, ...)
 {
 	va_list ap;
-	if (rep.outlen >= sizeof rep.out)
+	if (rp->outlen >= sizeof rp->out)
 		return;
 	va_start(ap, fmt);
-	int n = vsnprintf(rep.out + rep.outlen, sizeof rep.out - rep.outlen, fmt, ap);
+	int n = vsnprintf(rp->out + rp->outlen, sizeof rp->out - rp->outlen, fmt, ap);
 	va_end(ap);
 	if (n > 0)
-		rep.outlen += (size_t)n < sizeof rep.out - rep.outlen ? (size_t)n : sizeof rep.out - rep.outlen - 1;
+		rp->outlen += (size_t)n < sizeof rp->out - rp->outlen ? (size_t)n : sizeof rp->out - rp->outlen - 1;
 }
 
 static void flush_out(void)
 {
 	size_t off = 0;
-	while (off < rep.outlen) {
-		ssize_t w = write(2, rep.out + off, rep.outlen - off);
+	while (off < rp->outlen) {
+		ssize_t w = write(2, rp->out + off, rp->outlen - off);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
 			break;
 		off += (size_t)w;
 	}
-	rep.outlen = 0;
+	rp->outlen = 0;
 }
 
 /* The table slot of a name, made on first sight; the last slot collects
  * everything once the table is full, so no memory goes uncounted. */
 static int name_slot(const char *name)
 {
-	for (size_t i = 0; i < rep.nnames; i++)
-		if (strcmp(rep.names[i].name, name) == 0)
+	for (size_t i = 0; i < rp->nnames; i++)
+		if (strcmp(rp->names[i].name, name) == 0)
 			return (int)i;
-	if (rep.nnames == MAX_NAMES - 1) {
-		snprintf(rep.names[rep.nnames].name, NAME_CAP, "(other mappings)");
-		rep.names[rep.nnames].kib = 0;
-		rep.nnames++;
+	if (rp->nnames == MAX_NAMES - 1) {
+		snprintf(rp->names[rp->nnames].name, NAME_CAP, "(other mappings)");
+		rp->names[rp->nnames].kib = 0;
+		rp->nnames++;
 	}
-	if (rep.nnames == MAX_NAMES)
+	if (rp->nnames == MAX_NAMES)
 		return MAX_NAMES - 1;
 	size_t n = strlen(name);
 	if (n < NAME_CAP) {
-		memcpy(rep.names[rep.nnames].name, name, n + 1);
+		memcpy(rp->names[rp->nnames].name, name, n + 1);
 	} else {
-		memcpy(rep.names[rep.nnames].name, name, NAME_CAP - 4);
-		memcpy(rep.names[rep.nnames].name + NAME_CAP - 4, "...", 4);
+		memcpy(rp->names[rp->nnames].name, name, NAME_CAP - 4);
+		memcpy(rp->names[rp->nnames].name + NAME_CAP - 4, "...", 4);
 	}
-	rep.names[rep.nnames].kib = 0;
-	return (int)rep.nnames++;
+	rp->names[rp->nnames].kib = 0;
+	return (int)rp->nnames++;
 }
 
 /* "7f..-7f.. rw-p 00000000 00:00 0    [heap]": the kind of the mapping
@@ -125,17 +129,17 @@ static void header_line(char *l)
 		p++;
 	const char *name = *p != 0 ? p : "anonymous";
 	const char *perms = f[1];
-	rep.cur = K_NONE;
+	rp->cur = K_NONE;
 	if (nf < 5 || perms == NULL || strlen(perms) != 4)
 		return;
 	if (strcmp(name, SECRET_NAME) == 0) {
-		rep.cur = K_SECRET;
-		rep.secret_maps++;
+		rp->cur = K_SECRET;
+		rp->secret_maps++;
 	} else if (perms[1] == 'w' && perms[3] == 'p') {
-		rep.cur = K_PRIVATE;
-		rep.cur_name = name_slot(name);
+		rp->cur = K_PRIVATE;
+		rp->cur_name = name_slot(name);
 	} else if (perms[1] == 'w' && perms[3] == 's') {
-		rep.cur = K_SHARED;
+		rp->cur = K_SHARED;
 	}
 }
 
@@ -145,7 +149,7 @@ static void smaps_line(char *l)
 		header_line(l);
 		return;
 	}
-	if (strncmp(l, "Rss:", 4) != 0 || rep.cur == K_NONE)
+	if (strncmp(l, "Rss:", 4) != 0 || rp->cur == K_NONE)
 		return;
 	unsigned long long kib = 0;
 	for (const char *p = l + 4; *p != 0; p++) {
@@ -155,13 +159,13 @@ static void smaps_line(char *l)
 			break;
 		kib = kib * 10 + (unsigned long long)(*p - '0');
 	}
-	if (rep.cur == K_SECRET)
-		rep.secret += kib;
-	else if (rep.cur == K_SHARED)
-		rep.shared += kib;
+	if (rp->cur == K_SECRET)
+		rp->secret += kib;
+	else if (rp->cur == K_SHARED)
+		rp->shared += kib;
 	else {
-		rep.other += kib;
-		rep.names[rep.cur_name].kib += kib;
+		rp->other += kib;
+		rp->names[rp->cur_name].kib += kib;
 	}
 }
 
@@ -171,24 +175,24 @@ static int read_smaps(void)
 	int fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return errno ? errno : EIO;
-	rep.linelen = 0;
+	rp->linelen = 0;
 	for (;;) {
-		ssize_t n = read(fd, rep.io, sizeof rep.io);
+		ssize_t n = read(fd, rp->io, sizeof rp->io);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break;
 		for (ssize_t i = 0; i < n; i++) {
-			char c = rep.io[i];
+			char c = rp->io[i];
 			if (c != '\n') {
 				/* A longer line is cut: only its start matters. */
-				if (rep.linelen < sizeof rep.line - 1)
-					rep.line[rep.linelen++] = c;
+				if (rp->linelen < sizeof rp->line - 1)
+					rp->line[rp->linelen++] = c;
 				continue;
 			}
-			rep.line[rep.linelen] = 0;
-			smaps_line(rep.line);
-			rep.linelen = 0;
+			rp->line[rp->linelen] = 0;
+			smaps_line(rp->line);
+			rp->linelen = 0;
 		}
 	}
 	close(fd);
@@ -202,13 +206,13 @@ static unsigned long long peak_rss(void)
 	if (fd < 0)
 		return 0;
 	ssize_t n;
-	while ((n = read(fd, rep.io, sizeof rep.io - 1)) < 0 && errno == EINTR)
+	while ((n = read(fd, rp->io, sizeof rp->io - 1)) < 0 && errno == EINTR)
 		;
 	close(fd);
 	if (n <= 0)
 		return 0;
-	rep.io[n] = 0;
-	const char *p = strstr(rep.io, "\nVmHWM:");
+	rp->io[n] = 0;
+	const char *p = strstr(rp->io, "\nVmHWM:");
 	if (p == NULL)
 		return 0;
 	unsigned long long kib = 0;
@@ -231,9 +235,9 @@ static void report_now(void)
 	struct rusage ru;
 	char a[32], b[32];
 
-	if (rep.done || getpid() != rep.pid)
+	if (rp->done || getpid() != rp->pid)
 		return;
-	rep.done = 1;
+	rp->done = 1;
 	int saved = errno;
 	memset(&ru, 0, sizeof ru);
 	(void)getrusage(RUSAGE_SELF, &ru);
@@ -241,42 +245,45 @@ static void report_now(void)
 	unsigned long long hwm = peak_rss();
 	if (hwm == 0)
 		hwm = (unsigned long long)ru.ru_maxrss; /* KiB on Linux */
-	unsigned long long total = rep.secret + rep.other;
-	unsigned long long pct10 = total ? (rep.secret * 1000 + total / 2) / total : 0;
+	unsigned long long total = rp->secret + rp->other;
+	unsigned long long pct10 = total ? (rp->secret * 1000 + total / 2) / total : 0;
 	unsigned long long opct10 = total ? 1000 - pct10 : 0;
-	int secret = rep.secret_maps > 0;
+	int secret = rp->secret_maps > 0;
 
 	out("arca: memory report (sim mode: secret memory keeps root's reads through /proc/PID/mem, ptrace and "
 	    "core dumps out, but not a malicious kernel or kernel module)\n");
 	if (smaps_err != 0)
 		out("arca:   cannot read /proc/self/smaps: %s\n", strerror(smaps_err));
-	mib(rep.secret, a, sizeof a);
+	mib(rp->secret, a, sizeof a);
 	out("arca:   secret memory (memfd_secret): %s, %llu.%llu%% of private writable memory\n", a, pct10 / 10,
 	    pct10 % 10);
-	mib(rep.other, a, sizeof a);
+	mib(rp->other, a, sizeof a);
 	out("arca:   NOT covered: other private writable memory: %s, %llu.%llu%%%s\n", a, opct10 / 10, opct10 % 10,
-	    rep.other ? "; the largest:" : "");
+	    rp->other ? "; the largest:" : "");
 	/* The largest few, by selection: the table is small. */
 	int shown[SHOW_NAMES];
 	int nshown = 0;
 	for (; nshown < SHOW_NAMES; nshown++) {
 		int best = -1;
-		for (size_t i = 0; i < rep.nnames; i++) {
+		for (size_t i = 0; i < rp->nnames; i++) {
 			int taken = 0;
 			for (int k = 0; k < nshown; k++)
 				taken |= shown[k] == (int)i;
-			if (!taken && rep.names[i].kib > 0 && (best < 0 || rep.names[i].kib > rep.names[best].kib))
+			if (!taken && rp->names[i].kib > 0 && (best < 0 || rp->names[i].kib > rp->names[best].kib))
 				best = (int)i;
 		}
 		if (best < 0)
 			break;
 		shown[nshown] = best;
-		out("arca:     %8llu KiB  %s\n", rep.names[best].kib, rep.names[best].name);
+		out("arca:     %8llu KiB  %s\n", rp->names[best].kib, rp->names[best].name);
 	}
-	mib(rep.shared, b, sizeof b);
+	mib(rp->shared, b, sizeof b);
 	out("arca:   shared writable memory other than secret memory (not counted above): %s\n", b);
 	mib(hwm, a, sizeof a);
 	out("arca:   peak RSS %s; page faults: %ld minor, %ld major\n", a, ru.ru_minflt, ru.ru_majflt);
+	unsigned long refused = shield_threads_fallbacks();
+	if (refused != 0)
+		out("arca:   threads refused for want of a secret stack (pthread_create: EAGAIN): %lu\n", refused);
 	if (!secret) {
 		const struct shield_mem_status *st = shield_mem_status();
 		out("arca:   this program had no secret memory%s%s\n", st && st->reason[0] ? ": " : "",
@@ -284,7 +291,7 @@ static void report_now(void)
 	}
 	out("arca: report: secret_kib=%llu other_kib=%llu percent=%llu.%llu shared_kib=%llu maxrss_kib=%llu "
 	    "minflt=%ld majflt=%ld secret_memory=%s\n",
-	    rep.secret, rep.other, pct10 / 10, pct10 % 10, rep.shared, hwm, ru.ru_minflt, ru.ru_majflt,
+	    rp->secret, rp->other, pct10 / 10, pct10 % 10, rp->shared, hwm, ru.ru_minflt, ru.ru_majflt,
 	    secret ? "yes" : "no");
 	flush_out();
 	errno = saved;
@@ -292,10 +299,14 @@ static void report_now(void)
 
 void shield_report_install(int enabled)
 {
-	if (!enabled || rep.installed)
+	if (!enabled || rp != NULL)
 		return;
-	rep.installed = 1;
-	rep.pid = getpid();
+	rp = shield_heap_alloc(sizeof *rp);
+	if (rp == NULL)
+		shield_refuse("out of memory for the memory report");
+	memset(rp, 0, sizeof *rp);
+	rp->installed = 1;
+	rp->pid = getpid();
 	if (atexit(report_now) != 0) {
 		out("arca: cannot arrange the memory report at exit (atexit failed)\n");
 		flush_out();

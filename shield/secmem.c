@@ -82,18 +82,45 @@ const struct shield_mem_status *shield_mem_status(void)
 	return &M->status;
 }
 
-/* Publishes [lo, hi): entry first, then the count (release). */
+/* Publishes [lo, hi) in a free slot (a forgotten one, or a new one: entry
+ * first, then the count, with release). A fork child may read the table
+ * at any moment: a slot being written has hi <= lo until it is whole (lo
+ * is written first and hi last; forgetting clears hi first). */
 static int record_range(uintptr_t lo, uintptr_t hi)
 {
+	pthread_mutex_lock(&M->range_lock);
 	size_t n = atomic_load_explicit(&M->nranges, memory_order_relaxed);
+	for (size_t i = 0; i < n; i++)
+		if (M->ranges[i].hi <= M->ranges[i].lo) {
+			M->ranges[i].hi = 0;
+			__atomic_store_n(&M->ranges[i].lo, lo, __ATOMIC_RELEASE);
+			__atomic_store_n(&M->ranges[i].hi, hi, __ATOMIC_RELEASE);
+			pthread_mutex_unlock(&M->range_lock);
+			return 0;
+		}
 	if (n >= SHIELD_MEM_MAX_RANGES) {
+		pthread_mutex_unlock(&M->range_lock);
 		errno = ENOMEM;
 		return -1;
 	}
 	M->ranges[n].lo = lo;
 	M->ranges[n].hi = hi;
 	atomic_store_explicit(&M->nranges, n + 1, memory_order_release);
+	pthread_mutex_unlock(&M->range_lock);
 	return 0;
+}
+
+void secmem_unrecord(uintptr_t lo, uintptr_t hi)
+{
+	pthread_mutex_lock(&M->range_lock);
+	size_t n = atomic_load_explicit(&M->nranges, memory_order_relaxed);
+	for (size_t i = 0; i < n; i++)
+		if (M->ranges[i].lo == lo && M->ranges[i].hi == hi) {
+			__atomic_store_n(&M->ranges[i].hi, 0, __ATOMIC_RELEASE);
+			__atomic_store_n(&M->ranges[i].lo, 0, __ATOMIC_RELEASE);
+			break;
+		}
+	pthread_mutex_unlock(&M->range_lock);
 }
 
 int shield_mem_is_secret(const void *p, size_t len)
@@ -165,8 +192,8 @@ static void *new_chunk(size_t len)
 	int e = errno;
 	close(fd);
 	if (q == MAP_FAILED) {
-		/* The record stays; the reservation under it is harmless. */
 		secmem_sys_munmap(p, len);
+		secmem_unrecord(a, a + len);
 		errno = e;
 		return NULL;
 	}
@@ -266,7 +293,6 @@ int secmem_place(void *addr, size_t len, int fixed)
 		errno = e;
 		return -1;
 	}
-	size_t slot = atomic_load_explicit(&M->nranges, memory_order_relaxed);
 	if (record_range((uintptr_t)addr, (uintptr_t)addr + len) != 0) {
 		close(fd);
 		return -1;
@@ -278,8 +304,7 @@ int secmem_place(void *addr, size_t len, int fixed)
 		if (q != MAP_FAILED)
 			secmem_sys_munmap(q, len); /* an old kernel took NOREPLACE as a hint */
 		/* Forget the record: those addresses are not secret. */
-		M->ranges[slot].hi = 0;
-		M->ranges[slot].lo = 0;
+		secmem_unrecord((uintptr_t)addr, (uintptr_t)addr + len);
 		errno = q == MAP_FAILED ? e : EEXIST;
 		return -1;
 	}
@@ -389,6 +414,8 @@ void secmem_setup(void)
 	}
 	M->cur = (uintptr_t)c;
 	M->end = (uintptr_t)c + first;
+	M->first_chunk = (uintptr_t)c;
+	M->first_len = first;
 	M->next_chunk = first * 2;
 	M->status.secret = 1;
 	M->status.reason[0] = 0;
@@ -562,7 +589,7 @@ static int copy_range(uintptr_t lo, uintptr_t hi)
 }
 
 static __thread int fork_pipe[2] = {-1, -1};
-static __thread int fork_own_pipe; /* made by the prepare handler, not by vm.c */
+static __thread int fork_via_vm; /* vm.c's fork() runs this fork on a scratch stack */
 static __thread sigset_t fork_mask;
 
 void secmem_fork_abort(void)
@@ -572,6 +599,7 @@ void secmem_fork_abort(void)
 	if (fork_pipe[1] >= 0)
 		close(fork_pipe[1]);
 	fork_pipe[0] = fork_pipe[1] = -1;
+	fork_via_vm = 0;
 }
 
 int secmem_fork_begin(void)
@@ -582,7 +610,49 @@ int secmem_fork_begin(void)
 		fork_pipe[0] = fork_pipe[1] = -1;
 		return -1;
 	}
+	fork_via_vm = 1;
 	return 0;
+}
+
+/* Closes every memfd_secret descriptor the child inherited: the shield
+ * closes its own at once, but another thread of the parent may have held
+ * one at the moment of the fork, and a long-lived child must not keep a
+ * descriptor through which root could map the parent's secret pages. */
+static void close_secret_fds(void)
+{
+	char buf[2048], path[64], target[64];
+	int dir = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
+		return;
+	for (;;) {
+		long n = syscall(SYS_getdents64, dir, buf, sizeof buf);
+		if (n <= 0)
+			break;
+		for (long off = 0; off < n;) {
+			const char *name = buf + off + 19; /* struct linux_dirent64: d_name */
+			unsigned short reclen;
+			memcpy(&reclen, buf + off + 16, sizeof reclen);
+			off += reclen;
+			if (name[0] < '0' || name[0] > '9')
+				continue;
+			int fd = 0;
+			for (const char *c = name; *c >= '0' && *c <= '9'; c++)
+				fd = fd * 10 + (*c - '0');
+			if (fd == dir)
+				continue;
+			size_t pl = strlen(name);
+			if (pl >= sizeof path - 1)
+				continue;
+			memcpy(path, name, pl + 1);
+			long t = syscall(SYS_readlinkat, dir, path, target, sizeof target - 1);
+			if (t > 0) {
+				target[t] = 0;
+				if (strncmp(target, "/secretmem", 10) == 0)
+					close(fd);
+			}
+		}
+	}
+	close(dir);
 }
 
 static void prepare(void)
@@ -590,12 +660,6 @@ static void prepare(void)
 	sigset_t all;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &fork_mask);
-	if (M->active && fork_pipe[0] < 0) {
-		/* A fork inside libc (daemon, forkpty) that vm.c did not see. */
-		fork_own_pipe = pipe2(fork_pipe, O_CLOEXEC) == 0;
-		if (!fork_own_pipe)
-			fork_pipe[0] = fork_pipe[1] = -1;
-	}
 	shield_vm_fork_prepare();
 }
 
@@ -603,14 +667,15 @@ static void parent(void)
 {
 	if (fork_pipe[1] >= 0) {
 		close(fork_pipe[1]);
+		/* One byte when the child has its copy; end of file if it died
+		 * first (another child may hold a copy of the write end). */
 		char c;
-		ssize_t r;
-		while ((r = read(fork_pipe[0], &c, 1)) < 0 && errno == EINTR)
+		while (read(fork_pipe[0], &c, 1) < 0 && errno == EINTR)
 			;
 		close(fork_pipe[0]);
 	}
 	fork_pipe[0] = fork_pipe[1] = -1;
-	fork_own_pipe = 0;
+	fork_via_vm = 0;
 	shield_vm_fork_parent();
 	pthread_sigmask(SIG_SETMASK, &fork_mask, NULL);
 }
@@ -618,34 +683,56 @@ static void parent(void)
 static void child(void)
 {
 	if (M->active) {
-		if (fork_pipe[0] >= 0)
-			close(fork_pipe[0]);
-		if (fork_pipe[1] < 0) {
-			say("arca: cannot give this child of fork a private copy of its secret memory (no pipe); "
-			    "it exits\n");
+		if (!fork_via_vm) {
+			/* A fork inside the C library that vm.c could not run on
+			 * a scratch stack: this child would share the parent's
+			 * secret memory, and copying it here would race the
+			 * parent's own frames. */
+			say("arca: a fork made inside the C library cannot give its child a private copy of secret "
+			    "memory; the child stops\n");
 			_exit(127);
 		}
+		close(fork_pipe[0]);
+		close_secret_fds();
 		size_t n = atomic_load_explicit(&M->nranges, memory_order_acquire);
 		if (save_protections() != 0) {
 			say("arca: cannot read /proc/self/maps in a child of fork; it exits\n");
 			_exit(127);
 		}
 		for (size_t i = 0; i < n; i++) {
-			if (M->ranges[i].hi <= M->ranges[i].lo)
-				continue; /* forgotten */
-			if (copy_range(M->ranges[i].lo, M->ranges[i].hi) != 0) {
+			uintptr_t lo = __atomic_load_n(&M->ranges[i].lo, __ATOMIC_ACQUIRE);
+			uintptr_t hi = __atomic_load_n(&M->ranges[i].hi, __ATOMIC_ACQUIRE);
+			if (hi <= lo)
+				continue; /* forgotten, or being written at the fork */
+			if (copy_range(lo, hi) != 0) {
 				say("arca: cannot give this child of fork a private copy of its secret memory "
 				    "(locked-memory limit?); it exits\n");
 				_exit(127);
 			}
 		}
 		M->forks_copied++;
+		char c = 'c';
+		(void)!write(fork_pipe[1], &c, 1);
 		close(fork_pipe[1]);
 		fork_pipe[0] = fork_pipe[1] = -1;
-		fork_own_pipe = 0;
+		fork_via_vm = 0;
 	}
 	shield_vm_fork_child();
+	pthread_mutex_init(&M->range_lock, NULL);
+	pthread_mutex_init(&M->chunk_lock, NULL);
 	pthread_sigmask(SIG_SETMASK, &fork_mask, NULL);
+}
+
+void secmem_abandon(const char *reason)
+{
+	if (!M->active)
+		return;
+	M->active = 0;
+	if (M->first_chunk != 0)
+		secmem_sys_munmap((void *)M->first_chunk, M->first_len);
+	atomic_store_explicit(&M->nranges, 0, memory_order_release);
+	M->cur = M->end = 0;
+	why(EINVAL, "%s", reason);
 }
 
 void secmem_register_fork(void)

@@ -194,10 +194,34 @@ static struct {
 	void *stack_end;
 } boot;
 
+/* The original stack below argc holds only the frames of what ran before
+ * the switch (the loader, libc's start, ours), never returned to: its
+ * pages are given back so that they neither linger nor count as memory the
+ * shield left uncovered. argc, argv, the environment and auxv (above) stay. */
+static int find_stack(uintptr_t lo, uintptr_t hi, int prot, int shared, const char *name, void *arg)
+{
+	uintptr_t *r = arg;
+	if (r[0] >= lo && r[0] < hi) {
+		r[1] = lo;
+		return 1;
+	}
+	return 0;
+}
+
+static void drop_original_stack(void)
+{
+	uintptr_t r[2] = {(uintptr_t)boot.argv, 0};
+	uintptr_t top = ((uintptr_t)boot.argv - sizeof(long)) & ~(uintptr_t)(shield_mem.page - 1);
+	if (secmem_maps_foreach(find_stack, r) == 1 && r[1] != 0 && r[1] < top)
+		(void)madvise((void *)r[1], top - r[1], MADV_DONTNEED);
+}
+
 __attribute__((noreturn)) static void start(void)
 {
 	struct shield_env env;
 
+	if (secmem_active())
+		drop_original_stack();
 	shield_report_install(read_env(&env));
 	shield_prepare_libraries();
 
@@ -238,7 +262,7 @@ static size_t main_stack_size(void)
 int __libc_start_main(main_fn main_, int argc, char **argv, void (*init)(void), void (*fini)(void),
 		      void (*rtld_fini)(void), void *stack_end)
 {
-	static ucontext_t ctx;
+	ucontext_t ctx; /* read by setcontext once, never again */
 
 	boot.real = (start_fn)dlsym(RTLD_NEXT, "__libc_start_main");
 	if (boot.real == NULL)

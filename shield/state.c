@@ -69,7 +69,8 @@ __attribute__((constructor)) static void shield_init(void)
 	shield_resolve_real();
 }
 
-struct shield_mem_ctx shield_mem = {.chunk_lock = PTHREAD_MUTEX_INITIALIZER, .vm_lock = PTHREAD_MUTEX_INITIALIZER};
+struct shield_mem_ctx shield_mem = {.chunk_lock = PTHREAD_MUTEX_INITIALIZER,
+				     .range_lock = PTHREAD_MUTEX_INITIALIZER, .vm_lock = PTHREAD_MUTEX_INITIALIZER};
 
 const char *shield_getenv(const char *name)
 {

@@ -22,9 +22,11 @@
  * if it lies in secret memory (the program mmapped it), glibc is given the
  * same attributes without the stack and the routine switches to the
  * program's stack, for the descriptor's sake.
- * When secret memory is not in use, or a secret stack cannot be had (a
- * locked-memory limit, say), the routine runs on glibc's stack, as without
- * us: thread creation never fails because of us. Those threads are counted
+ * When secret memory is not in use the routine runs on glibc's stack, as
+ * without us. When it is in use and a secret stack cannot be had (a
+ * locked-memory limit, say), pthread_create fails with EAGAIN, as it does
+ * natively when resources run out: a protected routine never runs on an
+ * ordinary stack (fail closed). Such refusals are counted
  * (shield_threads_fallbacks) for the coverage report. Threads glibc starts
  * internally (SIGEV_THREAD timers, mq_notify, the AIO helpers) do not go
  * through the exported pthread_create and run on glibc's stacks.
@@ -65,7 +67,6 @@ SHIELD_API int pthread_create(pthread_t *thread, const pthread_attr_t *attr, voi
 
 /* Threads whose routine ran on glibc's stack because we could not give it
  * a secret one (not counted: user-provided stacks, no secret memory). */
-unsigned long shield_threads_fallbacks(void);
 
 /* Stacks kept for reuse, in bytes (glibc keeps 40 MiB of its own). */
 #define CACHE_MAX (40UL << 20)
@@ -82,6 +83,7 @@ struct start {
 	void *arg;
 	size_t size; /* stack bytes, a multiple of the page size */
 	char *user_stack; /* the program's own stack to run on, or NULL */
+	struct secret_stack *stack; /* ours, taken by pthread_create */
 };
 
 /* The routine's run, in the wrapper's frame on glibc's stack. */
@@ -203,6 +205,15 @@ static void on_secret_stack(unsigned hi, unsigned lo)
 	r->ret = r->fn(r->arg);
 }
 
+/* The routine must not run on glibc's ordinary stack when secret memory is
+ * in use (fail closed); these calls cannot fail with valid arguments. */
+__attribute__((noreturn)) static void never_plain(void)
+{
+	static const char msg[] = "arca: cannot switch a new thread to its secret stack; the program stops\n";
+	(void)!write(2, msg, sizeof msg - 1);
+	abort();
+}
+
 /* The thread's first code, on glibc's stack. */
 static void *thread_start(void *p)
 {
@@ -213,24 +224,20 @@ static void *thread_start(void *p)
 	free(p);
 	if (st.user_stack != NULL) {
 		if (getcontext(&ctx) != 0)
-			return st.fn(st.arg);
+			never_plain();
 		ctx.uc_stack.ss_sp = st.user_stack;
 		ctx.uc_stack.ss_size = st.size;
 		ctx.uc_link = &back;
 		makecontext(&ctx, (void (*)(void))on_secret_stack, 2, (unsigned)((uintptr_t)&run >> 32),
 			    (unsigned)(uintptr_t)&run);
 		if (swapcontext(&back, &ctx) != 0)
-			return st.fn(st.arg);
+			never_plain();
 		return run.ret;
 	}
 	/* volatile: getcontext returns twice as far as the compiler knows. */
-	struct secret_stack *volatile s = stack_get(st.size);
-	if (s == NULL || getcontext(&ctx) != 0) {
-		if (s != NULL)
-			stack_put(s);
-		__atomic_add_fetch(&fallbacks, 1, __ATOMIC_RELAXED);
-		return st.fn(st.arg);
-	}
+	struct secret_stack *volatile s = st.stack;
+	if (getcontext(&ctx) != 0)
+		never_plain();
 	ctx.uc_stack.ss_sp = s->base + shield_mem.page;
 	ctx.uc_stack.ss_size = s->len - shield_mem.page;
 	ctx.uc_link = &back;
@@ -239,12 +246,8 @@ static void *thread_start(void *p)
 	/* For pthread_exit and cancellation, which never come back here. Our
 	 * key is one of the first 32 unless another library's constructor
 	 * made many; setting it cannot fail then. */
-	if (pthread_setspecific(stack_key, s) != 0 || swapcontext(&back, &ctx) != 0) {
-		(void)pthread_setspecific(stack_key, NULL);
-		stack_put(s);
-		__atomic_add_fetch(&fallbacks, 1, __ATOMIC_RELAXED);
-		return st.fn(st.arg);
-	}
+	if (pthread_setspecific(stack_key, s) != 0 || swapcontext(&back, &ctx) != 0)
+		never_plain();
 	(void)pthread_setspecific(stack_key, NULL);
 	stack_put(s);
 	return run.ret;
@@ -353,10 +356,14 @@ static size_t wanted_size(const pthread_attr_t *attr)
 	return (size + page - 1) & ~(page - 1);
 }
 
+/* When no secret stack can be had (a locked-memory limit, say), thread
+ * creation fails as it does natively when resources run out: a routine of
+ * a protected program never runs on an ordinary stack. Counted for the
+ * coverage report. */
 static int fall_back(pthread_t *thread, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
 	__atomic_add_fetch(&fallbacks, 1, __ATOMIC_RELAXED);
-	return real_create(thread, attr, fn, arg);
+	return EAGAIN;
 }
 
 /* A stack of the program's own: it runs there as it asked. But when that
@@ -410,8 +417,15 @@ int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*fn)(vo
 	st->arg = arg;
 	st->size = size;
 	st->user_stack = NULL;
-	int rc = real_create(thread, attr, thread_start, st);
-	if (rc != 0)
+	st->stack = stack_get(size);
+	if (st->stack == NULL) {
 		free(st);
+		return fall_back(thread, attr, fn, arg);
+	}
+	int rc = real_create(thread, attr, thread_start, st);
+	if (rc != 0) {
+		stack_put(st->stack);
+		free(st);
+	}
 	return rc;
 }

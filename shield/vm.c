@@ -34,6 +34,9 @@
 #include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <pty.h>
+#include <utmp.h>
 
 #include "memory.h"
 #include "shield.h"
@@ -138,7 +141,7 @@ static void *vm_alloc(size_t len)
 		errno = ENOMEM;
 		return MAP_FAILED;
 	}
-	void *p = shield_heap_pages(n);
+	void *p = shield_heap_pages(n, 1);
 	if (p == NULL) {
 		errno = ENOMEM;
 		return MAP_FAILED;
@@ -161,8 +164,9 @@ static void *vm_place(void *addr, size_t len, int fixed)
 	}
 	if (secmem_place(addr, n, fixed) != 0)
 		return MAP_FAILED;
-	if (vm_register((uintptr_t)addr, n, 0, 0) != 0) {
+	if (vm_register((uintptr_t)addr, n, (uintptr_t)addr, SHIELD_VM_OWNFILE) != 0) {
 		secmem_sys_munmap(addr, n);
+		secmem_unrecord((uintptr_t)addr, (uintptr_t)addr + n);
 		errno = ENOMEM;
 		return MAP_FAILED;
 	}
@@ -173,6 +177,7 @@ static void *vm_place(void *addr, size_t len, int fixed)
 struct vm_release {
 	uintptr_t base;
 	size_t len;
+	unsigned flags;
 	int restore; /* its pages were really unmapped: map a secret file back first */
 };
 
@@ -184,83 +189,184 @@ static int block_in_use(uintptr_t base)
 	return 0;
 }
 
-/* Unmaps [a, b), which lies in secret memory. A block the program unmaps
- * whole goes back to jemalloc. A part of a block is really unmapped (so
- * the addresses are free, as natively) and the rest stays a piece; when the
+/* Unmaps the program's pieces in [a, b). A block the program unmaps whole
+ * goes back to jemalloc. A part of a block is really unmapped (so the
+ * addresses are free, as natively) and the rest stays a piece; when the
  * last piece of a block goes, a new secret file is mapped over the block
- * (if nothing else took its addresses meanwhile) and the block goes back
- * to jemalloc. Secret memory that is not the program's mmap (the heap,
- * stacks, data) is left alone. */
-static void vm_unmap(uintptr_t a, uintptr_t b)
+ * (unless something else took its addresses meanwhile: then the block is
+ * lost, never reused) and the block goes back to jemalloc. A secret file
+ * of its own is forgotten when its last piece goes. With take (the
+ * program maps something else there), every piece is really unmapped and
+ * no block goes back: its addresses are about to be taken. */
+static void vm_unmap_ex(uintptr_t a, uintptr_t b, int take)
 {
 	struct vm_release rel[16];
-	size_t nrel = 0;
-	pthread_mutex_lock(&M->vm_lock);
-	for (uintptr_t at = a; at < b && nrel < sizeof rel / sizeof rel[0];) {
-		int found;
-		size_t i = vm_find(at, &found);
-		if (!found) {
-			if (i >= M->vm_n || M->vm[i].lo >= b)
-				break;
-			at = M->vm[i].lo;
-			continue;
-		}
-		struct shield_vm_region r = M->vm[i];
-		uintptr_t lo = a > r.lo ? a : r.lo, hi = b < r.hi ? b : r.hi;
-		at = r.hi;
-		if (r.base != 0 && !(r.flags & SHIELD_VM_SPLIT) && lo == r.lo && hi == r.hi) {
-			if (r.flags & SHIELD_VM_PROT_CHANGED)
-				(void)secmem_sys_mprotect((void *)r.lo, r.hi - r.lo, PROT_READ | PROT_WRITE);
+	uintptr_t at = a;
+	while (at < b) {
+		size_t nrel = 0;
+		pthread_mutex_lock(&M->vm_lock);
+		while (at < b && nrel < sizeof rel / sizeof rel[0]) {
+			int found;
+			size_t i = vm_find(at, &found);
+			if (!found) {
+				if (i >= M->vm_n || M->vm[i].lo >= b) {
+					at = b;
+					break;
+				}
+				at = M->vm[i].lo;
+				continue;
+			}
+			struct shield_vm_region r = M->vm[i];
+			uintptr_t lo = a > r.lo ? a : r.lo, hi = b < r.hi ? b : r.hi;
+			at = r.hi;
+			if (!take && !(r.flags & (SHIELD_VM_SPLIT | SHIELD_VM_OWNFILE)) && lo == r.lo && hi == r.hi) {
+				if (r.flags & SHIELD_VM_PROT_CHANGED)
+					(void)secmem_sys_mprotect((void *)r.lo, r.hi - r.lo, PROT_READ | PROT_WRITE);
+				vm_remove(i);
+				rel[nrel++] = (struct vm_release){r.base, r.len, r.flags, 0};
+				continue;
+			}
+			if (M->vm_n + 1 > M->vm_cap && lo > r.lo && hi < r.hi) {
+				/* No room to split (the table cannot grow under
+				 * the lock): the middle becomes inaccessible. */
+				(void)secmem_sys_mprotect((void *)lo, hi - lo, PROT_NONE);
+				M->vm[i].flags |= SHIELD_VM_PROT_CHANGED;
+				continue;
+			}
+			(void)secmem_sys_munmap((void *)lo, hi - lo);
 			vm_remove(i);
-			rel[nrel++] = (struct vm_release){r.base, r.len, 0};
-			continue;
+			r.flags |= SHIELD_VM_SPLIT;
+			if (take)
+				r.flags |= SHIELD_VM_LOST;
+			if (lo > r.lo)
+				vm_insert(&(struct shield_vm_region){r.lo, lo, r.base, r.len, r.flags});
+			if (hi < r.hi)
+				vm_insert(&(struct shield_vm_region){hi, r.hi, r.base, r.len, r.flags});
+			if (!block_in_use(r.base))
+				rel[nrel++] = (struct vm_release){r.base, r.len, r.flags, 1};
 		}
-		if (M->vm_n + 1 > M->vm_cap && lo > r.lo && hi < r.hi) {
-			/* No room to split (the table cannot grow under the
-			 * lock): make the middle inaccessible instead. */
-			(void)secmem_sys_mprotect((void *)lo, hi - lo, PROT_NONE);
-			M->vm[i].flags |= SHIELD_VM_PROT_CHANGED;
-			continue;
+		pthread_mutex_unlock(&M->vm_lock);
+		for (size_t k = 0; k < nrel; k++) {
+			const struct vm_release *v = &rel[k];
+			if (v->flags & SHIELD_VM_OWNFILE) {
+				secmem_unrecord(v->base, v->base + v->len);
+				continue;
+			}
+			if (v->flags & SHIELD_VM_LOST)
+				continue;
+			if (v->restore && secmem_place((void *)v->base, v->len, MAP_FIXED_NOREPLACE) != 0)
+				continue; /* something else lives there now: the block is lost */
+			shield_heap_pages_free((void *)v->base);
 		}
-		(void)secmem_sys_munmap((void *)lo, hi - lo);
-		vm_remove(i);
-		r.flags |= SHIELD_VM_SPLIT;
-		if (lo > r.lo)
-			vm_insert(&(struct shield_vm_region){r.lo, lo, r.base, r.len, r.flags});
-		if (hi < r.hi)
-			vm_insert(&(struct shield_vm_region){hi, r.hi, r.base, r.len, r.flags});
-		if (r.base != 0 && !block_in_use(r.base))
-			rel[nrel++] = (struct vm_release){r.base, r.len, 1};
-	}
-	pthread_mutex_unlock(&M->vm_lock);
-	for (size_t k = 0; k < nrel; k++) {
-		if (rel[k].restore && secmem_place((void *)rel[k].base, rel[k].len, MAP_FIXED_NOREPLACE) != 0)
-			continue; /* something else lives there now: the block is lost */
-		shield_heap_pages_free((void *)rel[k].base);
 	}
 }
 
-/* Calls fn on each piece of [a, b) with whether it is secret. */
-static int split_secret(uintptr_t a, uintptr_t b, int (*fn)(uintptr_t, uintptr_t, int, void *), void *arg)
+static void vm_unmap(uintptr_t a, uintptr_t b)
 {
-	size_t n = atomic_load_explicit(&M->nranges, memory_order_acquire);
-	while (a < b) {
-		uintptr_t next = b;
-		int secret = 0;
-		for (size_t i = 0; i < n; i++) {
-			const struct shield_mem_range *r = &M->ranges[i];
-			if (a >= r->lo && a < r->hi) {
-				secret = 1;
-				next = r->hi < b ? r->hi : b;
-				break;
-			}
-			if (r->lo > a && r->lo < next)
-				next = r->lo;
+	vm_unmap_ex(a, b, 0);
+}
+
+/* Whether [a, b) is wholly the program's own pieces. */
+static int covered_by_pieces(uintptr_t a, uintptr_t b)
+{
+	int all = 1;
+	pthread_mutex_lock(&M->vm_lock);
+	for (uintptr_t at = a; at < b;) {
+		int found;
+		size_t i = vm_find(at, &found);
+		if (!found) {
+			all = 0;
+			break;
 		}
-		int rc = fn(a, next, secret, arg);
-		if (rc != 0)
-			return rc;
-		a = next;
+		at = M->vm[i].hi;
+	}
+	pthread_mutex_unlock(&M->vm_lock);
+	return all;
+}
+
+enum { K_PIECE, K_SHIELD, K_OTHER };
+
+#define MAX_VMAS 128
+struct vmas {
+	uintptr_t a, b;
+	struct {
+		uintptr_t lo, hi;
+		int secret;
+	} v[MAX_VMAS];
+	size_t n;
+};
+
+static int note_vma(uintptr_t lo, uintptr_t hi, int prot, int shared, const char *name, void *arg)
+{
+	struct vmas *vs = arg;
+	if (hi <= vs->a || lo >= vs->b)
+		return 0;
+	if (vs->n >= MAX_VMAS)
+		return 1;
+	vs->v[vs->n].lo = lo;
+	vs->v[vs->n].hi = hi;
+	vs->v[vs->n].secret = shared && strncmp(name, "/secretmem", 10) == 0;
+	vs->n++;
+	return 0;
+}
+
+/* Calls fn on each part of [a, b) with what it is: a piece the program
+ * mapped (K_PIECE), other secret memory of the shield's (K_SHIELD: heap,
+ * stacks, data) or anything else, mapped or not (K_OTHER). What a part is
+ * comes from the piece table and /proc/self/maps, never from the recorded
+ * ranges alone (a range may have holes the program reused). */
+static int classify(uintptr_t a, uintptr_t b, int (*fn)(uintptr_t, uintptr_t, int, void *), void *arg)
+{
+	if (!secmem_overlaps((void *)a, b - a))
+		return fn(a, b, K_OTHER, arg);
+	if (covered_by_pieces(a, b))
+		return fn(a, b, K_PIECE, arg);
+	struct vmas vs;
+	while (a < b) {
+		vs.a = a;
+		vs.b = b;
+		vs.n = 0;
+		if (secmem_maps_foreach(note_vma, &vs) < 0) {
+			errno = ENOMEM;
+			return -1;
+		}
+		uintptr_t end = vs.n == MAX_VMAS ? vs.v[MAX_VMAS - 1].hi : b;
+		if (end > b)
+			end = b;
+		for (size_t k = 0; k <= vs.n && a < end; k++) {
+			uintptr_t lo = k < vs.n ? (vs.v[k].lo > a ? vs.v[k].lo : a) : end;
+			if (a < lo) { /* a gap: nothing mapped */
+				int rc = fn(a, lo < end ? lo : end, K_OTHER, arg);
+				if (rc != 0)
+					return rc;
+				a = lo < end ? lo : end;
+			}
+			if (k == vs.n || a >= end)
+				break;
+			uintptr_t hi = vs.v[k].hi < end ? vs.v[k].hi : end;
+			if (!vs.v[k].secret) {
+				int rc = fn(a, hi, K_OTHER, arg);
+				if (rc != 0)
+					return rc;
+				a = hi;
+				continue;
+			}
+			/* Secret: pieces of the program's, the rest the shield's. */
+			while (a < hi) {
+				int found;
+				pthread_mutex_lock(&M->vm_lock);
+				size_t i = vm_find(a, &found);
+				uintptr_t next = found ? M->vm[i].hi : (i < M->vm_n ? M->vm[i].lo : hi);
+				pthread_mutex_unlock(&M->vm_lock);
+				if (next > hi)
+					next = hi;
+				int rc = fn(a, next, found ? K_PIECE : K_SHIELD, arg);
+				if (rc != 0)
+					return rc;
+				a = next;
+			}
+		}
+		a = end;
 	}
 	return 0;
 }
@@ -276,17 +382,24 @@ static int eligible(size_t len, int prot, int flags, int fd)
 	return prot == (PROT_READ | PROT_WRITE);
 }
 
-/* A private anonymous read/write mapping at a fixed address, outside
- * memory the shield itself manages (heap chunks, data, stacks). */
+/* A private anonymous read/write mapping at a fixed address: a secret
+ * file of its own (pieces it replaces were taken first). */
 static int fixed_eligible(void *addr, size_t len, int prot, int flags)
 {
 	if (len == 0 || !(flags & MAP_ANONYMOUS) || (flags & MAP_TYPE) != MAP_PRIVATE)
 		return 0;
 	if (!(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) || (flags & (MAP_HUGETLB | MAP_GROWSDOWN)))
 		return 0;
-	if (((uintptr_t)addr & (M->page - 1)) != 0 || prot != (PROT_READ | PROT_WRITE))
-		return 0;
-	return !secmem_overlaps(addr, len);
+	return ((uintptr_t)addr & (M->page - 1)) == 0 && prot == (PROT_READ | PROT_WRITE);
+}
+
+static int take_part(uintptr_t a, uintptr_t b, int kind, void *arg)
+{
+	if (kind == K_PIECE)
+		vm_unmap_ex(a, b, 1);
+	else if (kind == K_SHIELD)
+		*(int *)arg = 1;
+	return 0;
 }
 
 static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off, const void *ret)
@@ -298,21 +411,26 @@ static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 			errno = ENOMEM;
 			return MAP_FAILED;
 		}
-		void *p = secmem_chunk(len, M->page);
+		/* jemalloc aligns its own blocks to 2 MiB and would otherwise
+		 * map more and trim (which we cannot give back). */
+		void *p = secmem_chunk(len, len >= ((size_t)2 << 20) ? (size_t)2 << 20 : M->page);
 		return p != NULL ? p : MAP_FAILED;
 	}
 	if (M->active && ready() && eligible(len, prot, flags, fd))
 		return vm_alloc(len);
 	if ((flags & MAP_FIXED) && M->active && secmem_overlaps(addr, len)) {
-		/* The program maps over secret memory of its own mmap: those
-		 * pieces are unmapped first, as the kernel would. */
-		vm_unmap((uintptr_t)addr, (uintptr_t)addr + round_page(len));
+		/* Over the program's own pieces: they go, as the kernel would
+		 * take them. Over the shield's own memory (heap, stacks,
+		 * data): refused, it is not the program's to replace. */
+		int shield_mem_hit = 0;
+		uintptr_t a = (uintptr_t)addr, b = a + round_page(len);
+		if (((a & (M->page - 1)) != 0) || classify(a, b, take_part, &shield_mem_hit) != 0 || shield_mem_hit) {
+			errno = EINVAL;
+			return MAP_FAILED;
+		}
 	}
-	if (M->active && ready() && fixed_eligible(addr, len, prot, flags)) {
-		void *p = vm_place(addr, len, (flags & MAP_FIXED_NOREPLACE) ? MAP_FIXED_NOREPLACE : MAP_FIXED);
-		if (p != MAP_FAILED || errno == EEXIST)
-			return p;
-	}
+	if (M->active && ready() && fixed_eligible(addr, len, prot, flags))
+		return vm_place(addr, len, (flags & MAP_FIXED_NOREPLACE) ? MAP_FIXED_NOREPLACE : MAP_FIXED);
 	return secmem_sys_mmap(addr, len, prot, flags, fd, off);
 }
 
@@ -326,13 +444,15 @@ SHIELD_API void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off
 	return do_mmap(addr, len, prot, flags, fd, off, __builtin_return_address(0));
 }
 
-static int unmap_piece(uintptr_t a, uintptr_t b, int secret, void *arg)
+static int unmap_part(uintptr_t a, uintptr_t b, int kind, void *arg)
 {
-	if (secret) {
+	if (kind == K_PIECE)
 		vm_unmap(a, b);
-		return 0;
-	}
-	return secmem_sys_munmap((void *)a, b - a);
+	else if (kind == K_OTHER)
+		return secmem_sys_munmap((void *)a, b - a);
+	/* K_SHIELD: heap, stacks or data the program did not map itself;
+	 * they stay (freeing them is the allocator's business). */
+	return 0;
 }
 
 SHIELD_API int munmap(void *addr, size_t len)
@@ -348,7 +468,7 @@ SHIELD_API int munmap(void *addr, size_t len)
 		errno = EINVAL;
 		return -1;
 	}
-	return split_secret(a, a + n, unmap_piece, NULL);
+	return classify(a, a + n, unmap_part, NULL);
 }
 
 /* Zeroes [a, b) of secret memory, whatever its pages' protection. */
@@ -373,10 +493,10 @@ struct advice {
 	int advice;
 };
 
-static int advise_piece(uintptr_t a, uintptr_t b, int secret, void *arg)
+static int advise_part(uintptr_t a, uintptr_t b, int kind, void *arg)
 {
 	const struct advice *ad = arg;
-	if (!secret)
+	if (kind == K_OTHER)
 		return (int)syscall(SYS_madvise, (void *)a, b - a, ad->advice);
 	switch (ad->advice) {
 	case MADV_DONTNEED:
@@ -419,7 +539,7 @@ SHIELD_API int madvise(void *addr, size_t len, int advice)
 		return (int)syscall(SYS_madvise, addr, len, advice);
 	size_t n = round_page(len);
 	struct advice ad = {advice};
-	return split_secret(a, a + n, advise_piece, &ad);
+	return classify(a, a + n, advise_part, &ad);
 }
 
 SHIELD_API int posix_madvise(void *addr, size_t len, int advice)
@@ -578,4 +698,55 @@ SHIELD_API pid_t fork(void)
 	secmem_sys_munmap(stk, scratch);
 	errno = e;
 	return pid;
+}
+
+/* Forks the C library makes itself (forkpty, daemon) would not come
+ * through fork() above, so they are made here with it. */
+SHIELD_API int forkpty(int *amaster, char *name, const struct termios *termp, const struct winsize *winp)
+{
+	int master, slave;
+	if (openpty(&master, &slave, name, termp, winp) != 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(master);
+		close(slave);
+		errno = e;
+		return -1;
+	}
+	if (pid == 0) {
+		close(master);
+		if (login_tty(slave) != 0)
+			_exit(1);
+		return 0;
+	}
+	close(slave);
+	*amaster = master;
+	return pid;
+}
+
+SHIELD_API int daemon(int nochdir, int noclose)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid > 0)
+		_exit(0);
+	if (setsid() < 0)
+		return -1;
+	if (!nochdir && chdir("/") != 0)
+		return -1;
+	if (!noclose) {
+		int fd = open("/dev/null", O_RDWR);
+		if (fd < 0)
+			return -1;
+		if (dup2(fd, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) {
+			close(fd);
+			return -1;
+		}
+		if (fd > 2)
+			close(fd);
+	}
+	return 0;
 }
