@@ -127,8 +127,10 @@ int shield_mem_is_secret(const void *p, size_t len);
 void *secmem_chunk(size_t len, size_t align);
 /* Replaces [addr, addr+len) (page aligned, currently readable) by secret
  * memory holding the same bytes, at the same address, with protection
- * prot. The caller makes sure nothing else writes the range meanwhile. */
-int secmem_adopt(void *addr, size_t len, int prot);
+ * prot. sparse: the range is anonymous memory, whose untouched pages are
+ * zero and are not copied. The caller makes sure nothing else writes the
+ * range meanwhile. */
+int secmem_adopt(void *addr, size_t len, int prot, int sparse);
 /* Maps a new secret file of len bytes at addr (fixed: MAP_FIXED or
  * MAP_FIXED_NOREPLACE) and records it; its pages are freed when the
  * program unmaps all of it. 0, or -1 with errno (nothing recorded). */

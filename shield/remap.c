@@ -84,6 +84,7 @@ static int collect(struct dl_phdr_info *info, size_t size, void *arg)
 struct pieces {
 	const struct spans *sp;
 	struct shield_mem_range p[MAX_SPANS * 2];
+	unsigned char anon[MAX_SPANS * 2]; /* no file behind it: copy only touched pages */
 	size_t n;
 };
 
@@ -102,6 +103,7 @@ static int note_piece(uintptr_t lo, uintptr_t hi, int prot, int shared, const ch
 		if (a < b && pc->n < sizeof pc->p / sizeof pc->p[0]) {
 			pc->p[pc->n].lo = a;
 			pc->p[pc->n].hi = b;
+			pc->anon[pc->n] = name[0] == 0;
 			pc->n++;
 		}
 	}
@@ -132,7 +134,7 @@ void shield_remap_loaded(void)
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	size_t failed = 0;
 	for (size_t i = 0; i < pc->n; i++)
-		if (secmem_adopt((void *)pc->p[i].lo, pc->p[i].hi - pc->p[i].lo, PROT_READ | PROT_WRITE) != 0)
+		if (secmem_adopt((void *)pc->p[i].lo, pc->p[i].hi - pc->p[i].lo, PROT_READ | PROT_WRITE, pc->anon[i]) != 0)
 			failed++;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	shield_heap_free(pc);

@@ -232,7 +232,7 @@ void *secmem_chunk(size_t len, size_t align)
 	return (void *)at;
 }
 
-int secmem_adopt(void *addr, size_t len, int prot)
+int secmem_adopt(void *addr, size_t len, int prot, int sparse)
 {
 	if (!M->active)
 		return 0;
@@ -256,7 +256,26 @@ int secmem_adopt(void *addr, size_t len, int prot)
 		errno = e;
 		return -1;
 	}
-	memcpy(tmp, addr, len);
+	if (sparse) {
+		/* Anonymous memory: a page that was never touched is zero, as
+		 * is the new file's; copying it would fault a secret page in
+		 * for nothing (jemalloc's .bss holds a megabyte of mostly
+		 * untouched tables). */
+		unsigned char vec[256];
+		size_t page = M->page, win = sizeof vec * page;
+		for (size_t off = 0; off < len; off += win) {
+			size_t n = len - off < win ? len - off : win;
+			if (mincore((char *)addr + off, n, vec) != 0) {
+				memcpy(tmp + off, (char *)addr + off, n);
+				continue;
+			}
+			for (size_t i = 0; i < n / page; i++)
+				if (vec[i] & 1)
+					memcpy(tmp + off + i * page, (char *)addr + off + i * page, page);
+		}
+	} else {
+		memcpy(tmp, addr, len);
+	}
 	if (record_range((uintptr_t)addr, (uintptr_t)addr + len) != 0) {
 		secmem_sys_munmap(tmp, len);
 		close(fd);
