@@ -537,6 +537,17 @@ SHIELD_API int madvise(void *addr, size_t len, int advice)
 	uintptr_t a = (uintptr_t)addr;
 	if (!M->active || len == 0 || (a & (M->page - 1)) != 0 || !secmem_overlaps(addr, len))
 		return (int)syscall(SYS_madvise, addr, len, advice);
+	if (shield_from_jemalloc(__builtin_return_address(0))) {
+		/* jemalloc purging its own pages: declined, so that it keeps
+		 * them as they are (not assumed zero) and reuses them; its
+		 * other advice (huge pages, dumping) does not apply. */
+		if (advice == MADV_DONTNEED || advice == MADV_FREE || advice == MADV_REMOVE ||
+		    advice == MADV_DONTNEED_LOCKED) {
+			errno = EINVAL;
+			return -1;
+		}
+		return 0;
+	}
 	size_t n = round_page(len);
 	struct advice ad = {advice};
 	return classify(a, a + n, advise_part, &ad);
