@@ -72,6 +72,21 @@ static int secret_fd(void)
 	return (int)syscall(SYS_memfd_secret, (unsigned)O_CLOEXEC);
 }
 
+/* A new secret file of len bytes; -1 with errno (nothing left open). */
+static int sized_secret_fd(size_t len)
+{
+	int fd = secret_fd();
+	if (fd < 0)
+		return -1;
+	if (ftruncate(fd, (off_t)len) != 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
 int secmem_active(void)
 {
 	return M->active;
@@ -173,11 +188,9 @@ static void *new_chunk(size_t len)
 		(void)madvise(p, len, MADV_DONTDUMP);
 		return p;
 	}
-	int fd = secret_fd();
-	if (fd < 0 || ftruncate(fd, (off_t)len) != 0) {
+	int fd = sized_secret_fd(len);
+	if (fd < 0) {
 		int e = errno;
-		if (fd >= 0)
-			close(fd);
 		secmem_sys_munmap(p, len);
 		errno = e;
 		return NULL;
@@ -240,15 +253,9 @@ int secmem_adopt(void *addr, size_t len, int prot, int sparse)
 		errno = EINVAL;
 		return -1;
 	}
-	int fd = secret_fd();
+	int fd = sized_secret_fd(len);
 	if (fd < 0)
 		return -1;
-	if (ftruncate(fd, (off_t)len) != 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
 	char *tmp = secmem_sys_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (tmp == MAP_FAILED) {
 		int e = errno;
@@ -303,15 +310,9 @@ int secmem_place(void *addr, size_t len, int fixed)
 		errno = EINVAL;
 		return -1;
 	}
-	int fd = secret_fd();
+	int fd = sized_secret_fd(len);
 	if (fd < 0)
 		return -1;
-	if (ftruncate(fd, (off_t)len) != 0) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
 	if (record_range((uintptr_t)addr, (uintptr_t)addr + len) != 0) {
 		close(fd);
 		return -1;
@@ -568,8 +569,8 @@ static int copy_range(uintptr_t lo, uintptr_t hi)
 		}
 	if (first == M->nprot)
 		return 0; /* nothing of it is mapped any more */
-	int fd = secret_fd();
-	if (fd < 0 || ftruncate(fd, (off_t)len) != 0)
+	int fd = sized_secret_fd(len);
+	if (fd < 0)
 		return -1;
 	char *tmp = secmem_sys_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (tmp == MAP_FAILED) {
