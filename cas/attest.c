@@ -83,13 +83,31 @@ struct attempt {
 	uint32_t hw;                /* 0: sim; else ARCA_HW_PLATFORM_* */
 	struct arca_hw_facts facts; /* hardware evidence, once verified */
 	json_t *hw_fields;          /* its report's fields, for the audit record */
-	int tolerated_ptrace; /* granted although the evidence lacks PTRACE_PROTECTED */
-	int tolerated_secret; /* granted although the evidence lacks SECRET_MEMORY */
+	unsigned tolerated; /* bit i: granted although the evidence lacks protections[i] */
 	char las[ARCA_FPR_LEN];
 };
 
 #define TOLERATE_PTRACE "no-ptrace-protection"
 #define TOLERATE_SECRET "no-secret-memory"
+
+/* What the evidence must say of the host and the program, and the
+ * session's word that accepts its absence; bit i of attempt.tolerated is
+ * protections[i]. A hardware envelope's flags are translated to these
+ * sim flags when it is verified. */
+static const struct protection {
+	uint32_t flag;
+	const char *word;
+	const char *lacking; /* completes "the evidence from LAS X ..." */
+} protections[] = {
+	{ARCA_SIM_FLAG_PTRACE_PROTECTED, TOLERATE_PTRACE,
+	 "is not ptrace-protected (kernel.yama.ptrace_scope missing or 0 on that host, or the program was not "
+	 "started through arca run)"},
+	{ARCA_SIM_FLAG_SECRET_MEMORY, TOLERATE_SECRET,
+	 "says the program has no secret memory on that host (memfd_secret unavailable: root could read its "
+	 "memory)"},
+};
+#define TOLERATED_PTRACE 1u
+#define TOLERATED_SECRET 2u
 
 static int tolerates(const struct arca_policy *p, const char *word)
 {
@@ -120,12 +138,11 @@ static json_t *attempt_extra(const struct attempt *a, int granted)
 		json_object_set_new(o, "pid", json_integer(a->ev.pid));
 		json_object_set_new(o, "uid", json_integer(a->ev.uid));
 	}
-	if (granted && (a->tolerated_ptrace || a->tolerated_secret)) {
+	if (granted && a->tolerated) {
 		json_t *t = json_array();
-		if (t && a->tolerated_ptrace)
-			json_array_append_new(t, json_string(TOLERATE_PTRACE));
-		if (t && a->tolerated_secret)
-			json_array_append_new(t, json_string(TOLERATE_SECRET));
+		for (size_t i = 0; t && i < sizeof protections / sizeof protections[0]; i++)
+			if (a->tolerated & (1u << i))
+				json_array_append_new(t, json_string(protections[i].word));
 		json_object_set_new(o, "tolerated", t);
 	}
 	return o;
@@ -330,31 +347,17 @@ static int evaluate(struct cas_req *r, struct attempt *a, struct arca_buf *box, 
 		code = CAS_MEASUREMENT_MISMATCH;
 		goto out;
 	}
-	if (!(a->ev.flags & ARCA_SIM_FLAG_PTRACE_PROTECTED)) {
-		if (!tolerates(p, TOLERATE_PTRACE)) {
-			snprintf(why, cap,
-				 "the evidence from %s%s is not ptrace-protected (kernel.yama.ptrace_scope missing "
-				 "or 0 on that host, or the program was not started through arca run), and session "
-				 "'%s' does not tolerate " TOLERATE_PTRACE,
+	for (size_t i = 0; i < sizeof protections / sizeof protections[0]; i++) {
+		if (a->ev.flags & protections[i].flag)
+			continue;
+		if (!tolerates(p, protections[i].word)) {
+			snprintf(why, cap, "the evidence from %s%s %s, and session '%s' does not tolerate %s",
 				 a->hw ? "the arca-las in the confidential VM" : "LAS ", a->hw ? "" : a->las,
-				 a->m.session);
+				 protections[i].lacking, a->m.session, protections[i].word);
 			code = CAS_PLATFORM_UNPROTECTED;
 			goto out;
 		}
-		a->tolerated_ptrace = 1;
-	}
-	if (!(a->ev.flags & ARCA_SIM_FLAG_SECRET_MEMORY)) {
-		if (!tolerates(p, TOLERATE_SECRET)) {
-			snprintf(why, cap,
-				 "the evidence from %s%s says the program has no secret memory on that host "
-				 "(memfd_secret unavailable: root could read its memory), and session '%s' does "
-				 "not tolerate " TOLERATE_SECRET,
-				 a->hw ? "the arca-las in the confidential VM" : "LAS ", a->hw ? "" : a->las,
-				 a->m.session);
-			code = CAS_PLATFORM_UNPROTECTED;
-			goto out;
-		}
-		a->tolerated_secret = 1;
+		a->tolerated |= 1u << i;
 	}
 	rr.policy = p;
 	rc = render(&rr, svc, &cfg, &e);
@@ -508,12 +511,12 @@ void cas_handle_attest(struct cas_req *r)
 	}
 	fill_event(r, &a, &ev);
 	ev.event = "attest_granted";
-	ev.reason = a.tolerated_ptrace && a.tolerated_secret
+	ev.reason = a.tolerated == (TOLERATED_PTRACE | TOLERATED_SECRET)
 			    ? "evidence verified and measurement matches; the host's missing ptrace protection and "
 			      "the program's missing secret memory are tolerated by the session"
-		    : a.tolerated_ptrace ? "evidence verified and measurement matches; the host's missing ptrace "
+		    : a.tolerated == TOLERATED_PTRACE ? "evidence verified and measurement matches; the host's missing ptrace "
 					   "protection is tolerated by the session"
-		    : a.tolerated_secret ? "evidence verified and measurement matches; the program's missing secret "
+		    : a.tolerated == TOLERATED_SECRET ? "evidence verified and measurement matches; the program's missing secret "
 					   "memory is tolerated by the session"
 					 : "evidence verified and measurement matches";
 	ev.extra = attempt_extra(&a, 1);

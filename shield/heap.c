@@ -104,25 +104,9 @@ static inline void ready(void)
 		shield_mem_init();
 }
 
-/* Zeroes only the pages of [p, p+len) that exist: a page of a secret
- * file that was never touched reads as zero already, and writing it would
- * fault it in (the cost this shield works to avoid) and make it resident
- * for nothing. jemalloc's own MALLOCX_ZERO would write every page of a
- * reused block. */
-static void zero_resident(char *p, size_t len)
+static void zero_piece(size_t off, size_t n, void *arg)
 {
-	unsigned char vec[256];
-	size_t page = M->page, win = sizeof vec * page;
-	for (size_t off = 0; off < len; off += win) {
-		size_t n = len - off < win ? len - off : win;
-		if (mincore(p + off, n, vec) != 0) {
-			memset(p + off, 0, n);
-			continue;
-		}
-		for (size_t i = 0; i < (n + page - 1) / page; i++)
-			if (vec[i] & 1)
-				memset(p + off + i * page, 0, page);
-	}
+	memset((char *)arg + off, 0, n);
 }
 
 void *shield_heap_pages(size_t len, int zero)
@@ -133,8 +117,12 @@ void *shield_heap_pages(size_t len, int zero)
 		errno = ENOMEM;
 		return NULL;
 	}
+	/* Zeroes only the pages that exist: a page of a secret file that was
+	 * never touched reads as zero already, and writing it would fault it
+	 * in (the cost this shield works to avoid) for nothing. jemalloc's
+	 * own MALLOCX_ZERO would write every page of a reused block. */
 	if (zero)
-		zero_resident(p, len);
+		secmem_each_resident(p, len, zero_piece, p);
 	return p;
 }
 

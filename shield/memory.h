@@ -131,6 +131,10 @@ void *secmem_chunk(size_t len, size_t align);
  * zero and are not copied. The caller makes sure nothing else writes the
  * range meanwhile. */
 int secmem_adopt(void *addr, size_t len, int prot, int sparse);
+/* Calls fn(off, n, arg) for each page of [p, p+len) that exists (mincore),
+ * or for a whole window mincore cannot answer for. No heap, no locks: safe
+ * in a fork child. */
+void secmem_each_resident(const void *p, size_t len, void (*fn)(size_t off, size_t n, void *arg), void *arg);
 /* Maps a new secret file of len bytes at addr (fixed: MAP_FIXED or
  * MAP_FIXED_NOREPLACE) and records it; its pages are freed when the
  * program unmaps all of it. 0, or -1 with errno (nothing recorded). */

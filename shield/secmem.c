@@ -245,6 +245,33 @@ void *secmem_chunk(size_t len, size_t align)
 	return (void *)at;
 }
 
+void secmem_each_resident(const void *p, size_t len, void (*fn)(size_t off, size_t n, void *arg), void *arg)
+{
+	unsigned char vec[256];
+	size_t page = M->page, win = sizeof vec * page;
+	for (size_t off = 0; off < len; off += win) {
+		size_t n = len - off < win ? len - off : win;
+		if (mincore((char *)p + off, n, vec) != 0) {
+			fn(off, n, arg);
+			continue;
+		}
+		for (size_t i = 0; i < (n + page - 1) / page; i++)
+			if (vec[i] & 1)
+				fn(off + i * page, page, arg);
+	}
+}
+
+struct copy_to {
+	char *dst;
+	const char *src;
+};
+
+static void copy_piece(size_t off, size_t n, void *arg)
+{
+	const struct copy_to *c = arg;
+	memcpy(c->dst + off, c->src + off, n);
+}
+
 int secmem_adopt(void *addr, size_t len, int prot, int sparse)
 {
 	if (!M->active)
@@ -268,18 +295,8 @@ int secmem_adopt(void *addr, size_t len, int prot, int sparse)
 		 * is the new file's; copying it would fault a secret page in
 		 * for nothing (jemalloc's .bss holds a megabyte of mostly
 		 * untouched tables). */
-		unsigned char vec[256];
-		size_t page = M->page, win = sizeof vec * page;
-		for (size_t off = 0; off < len; off += win) {
-			size_t n = len - off < win ? len - off : win;
-			if (mincore((char *)addr + off, n, vec) != 0) {
-				memcpy(tmp + off, (char *)addr + off, n);
-				continue;
-			}
-			for (size_t i = 0; i < n / page; i++)
-				if (vec[i] & 1)
-					memcpy(tmp + off + i * page, (char *)addr + off + i * page, page);
-		}
+		struct copy_to c = {tmp, addr};
+		secmem_each_resident(addr, len, copy_piece, &c);
 	} else {
 		memcpy(tmp, addr, len);
 	}
@@ -558,8 +575,7 @@ void secmem_zero_range(uintptr_t a, uintptr_t b)
  * then replaced by the same slice of the new file, protection kept. */
 static int copy_range(uintptr_t lo, uintptr_t hi)
 {
-	static unsigned char vec[4096];
-	size_t len = hi - lo, page = M->page, win = sizeof vec * page;
+	size_t len = hi - lo;
 	size_t first = M->nprot, last = M->nprot;
 	for (size_t i = 0; i < M->nprot; i++)
 		if (M->prot[i].lo >= lo && M->prot[i].hi <= hi) {
@@ -585,14 +601,8 @@ static int copy_range(uintptr_t lo, uintptr_t hi)
 		 * child's mapping only. */
 		if (!(v->prot & PROT_READ) && secmem_sys_mprotect((void *)v->lo, v->hi - v->lo, PROT_READ) != 0)
 			continue;
-		for (uintptr_t at = v->lo; at < v->hi; at += win) {
-			size_t n = v->hi - at < win ? v->hi - at : win;
-			if (mincore((void *)at, n, vec) != 0)
-				continue;
-			for (size_t i = 0; i < n / page; i++)
-				if (vec[i] & 1)
-					memcpy(tmp + (at - lo) + i * page, (const char *)at + i * page, page);
-		}
+		struct copy_to c = {tmp + (v->lo - lo), (const char *)v->lo};
+		secmem_each_resident((const void *)v->lo, v->hi - v->lo, copy_piece, &c);
 	}
 	int rc = 0;
 	for (size_t k = first; k < last; k++) {

@@ -476,11 +476,10 @@ static void zero_secret(uintptr_t a, uintptr_t b)
 {
 	int plain = 1;
 	pthread_mutex_lock(&M->vm_lock);
-	for (size_t i = 0; i < M->vm_n; i++) {
-		const struct shield_vm_region *r = &M->vm[i];
-		if (r->lo < b && r->hi > a && (r->flags & SHIELD_VM_PROT_CHANGED))
+	int found;
+	for (size_t i = vm_find(a, &found); i < M->vm_n && M->vm[i].lo < b; i++)
+		if (M->vm[i].flags & SHIELD_VM_PROT_CHANGED)
 			plain = 0;
-	}
 	pthread_mutex_unlock(&M->vm_lock);
 	if (plain) {
 		memset((void *)a, 0, b - a);
@@ -572,9 +571,9 @@ SHIELD_API int mprotect(void *addr, size_t len, int prot)
 	if (rc == 0 && prot != (PROT_READ | PROT_WRITE)) {
 		uintptr_t a = (uintptr_t)addr, b = a + len;
 		pthread_mutex_lock(&M->vm_lock);
-		for (size_t i = 0; i < M->vm_n; i++)
-			if (M->vm[i].lo < b && M->vm[i].hi > a)
-				M->vm[i].flags |= SHIELD_VM_PROT_CHANGED;
+		int found;
+		for (size_t i = vm_find(a, &found); i < M->vm_n && M->vm[i].lo < b; i++)
+			M->vm[i].flags |= SHIELD_VM_PROT_CHANGED;
 		pthread_mutex_unlock(&M->vm_lock);
 	}
 	return rc;

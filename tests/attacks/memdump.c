@@ -9,48 +9,9 @@
  * Exit: 0 found, 1 not found, 2 the attack could not run (scan.h). */
 #include "scan.h"
 
-#define CHUNK ((size_t)1 << 20)
-
-/* Reads [from, to) of one mapping; a chunk that fails as a whole is retried
- * page by page, so that one unreadable page does not hide its neighbours. */
-static void dump_mapping(int mem, struct scan *s, const struct mapping *m, unsigned char *buf, long page)
+static ssize_t mem_read(void *ctx, void *buf, size_t len, unsigned long addr)
 {
-	int failed = 0;
-	for (unsigned long a = m->start; a < m->end;) {
-		size_t want = m->end - a < CHUNK ? m->end - a : CHUNK;
-		ssize_t r = pread(mem, buf, want, (off_t)a);
-		if (r > 0) {
-			scan_feed(s, a, buf, (size_t)r, m, "/proc/PID/mem");
-			a += (unsigned long)r;
-			continue;
-		}
-		int err = r < 0 ? errno : EIO;
-		if (r < 0 && err == EINTR)
-			continue;
-		/* page by page through this chunk */
-		unsigned long end = a + want, bad_from = 0;
-		int bad_err = 0;
-		for (unsigned long p = a; p < end; p += (unsigned long)page) {
-			ssize_t q = pread(mem, buf, (size_t)page, (off_t)p);
-			if (q == page) {
-				if (bad_from) {
-					scan_unreadable(s, m, bad_from, p, bad_err);
-					bad_from = 0;
-				}
-				scan_feed(s, p, buf, (size_t)q, m, "/proc/PID/mem");
-				continue;
-			}
-			failed = 1;
-			if (!bad_from) {
-				bad_from = p;
-				bad_err = q < 0 ? errno : EIO;
-			}
-		}
-		if (bad_from)
-			scan_unreadable(s, m, bad_from, end, bad_err);
-		a = end;
-	}
-	s->maps_failed += (unsigned long)failed;
+	return pread(*(int *)ctx, buf, len, (off_t)addr);
 }
 
 int main(int argc, char **argv)
@@ -70,7 +31,7 @@ int main(int argc, char **argv)
 	int mem = open(path, O_RDONLY | O_CLOEXEC);
 	if (mem < 0)
 		tool_error("cannot open %s: %s", path, strerror(errno));
-	unsigned char *buf = malloc(CHUNK);
+	unsigned char *buf = malloc(SCAN_CHUNK);
 	if (buf == NULL)
 		tool_error("out of memory");
 
@@ -85,7 +46,7 @@ int main(int argc, char **argv)
 		if (strcmp(maps[i].name, "[vsyscall]") == 0)
 			continue;
 		s.maps_total++;
-		dump_mapping(mem, &s, &maps[i], buf, page);
+		scan_mapping(&s, &maps[i], buf, page, mem_read, &mem, "/proc/PID/mem");
 	}
 	close(mem);
 	free(buf);

@@ -15,7 +15,6 @@
 
 #include "scan.h"
 
-#define CHUNK ((size_t)1 << 20)
 
 /* PEEKDATA returns the word itself, so an error is told apart only by errno.
  * A page whose first word fails is skipped whole: secret memory fails on
@@ -57,48 +56,11 @@ static void peek_mapping(pid_t pid, struct scan *s, const struct mapping *m, uns
 	s->maps_failed += (unsigned long)failed;
 }
 
-static ssize_t vm_read(pid_t pid, void *buf, size_t len, unsigned long addr)
+static ssize_t vm_read(void *ctx, void *buf, size_t len, unsigned long addr)
 {
 	struct iovec local = {.iov_base = buf, .iov_len = len};
 	struct iovec remote = {.iov_base = (void *)addr, .iov_len = len};
-	return process_vm_readv(pid, &local, 1, &remote, 1, 0);
-}
-
-static void vm_mapping(pid_t pid, struct scan *s, const struct mapping *m, unsigned char *buf, long page)
-{
-	int failed = 0;
-	for (unsigned long a = m->start; a < m->end;) {
-		size_t want = m->end - a < CHUNK ? m->end - a : CHUNK;
-		ssize_t r = vm_read(pid, buf, want, a);
-		if (r == (ssize_t)want) {
-			scan_feed(s, a, buf, want, m, "process_vm_readv");
-			a += want;
-			continue;
-		}
-		/* A short or failed read: go page by page through this chunk. */
-		unsigned long end = a + want, bad_from = 0;
-		int bad_err = 0;
-		for (unsigned long p = a; p < end; p += (unsigned long)page) {
-			ssize_t q = vm_read(pid, buf, (size_t)page, p);
-			if (q == page) {
-				if (bad_from) {
-					scan_unreadable(s, m, bad_from, p, bad_err);
-					bad_from = 0;
-				}
-				scan_feed(s, p, buf, (size_t)q, m, "process_vm_readv");
-				continue;
-			}
-			failed = 1;
-			if (!bad_from) {
-				bad_from = p;
-				bad_err = q < 0 ? errno : EIO;
-			}
-		}
-		if (bad_from)
-			scan_unreadable(s, m, bad_from, end, bad_err);
-		a = end;
-	}
-	s->maps_failed += (unsigned long)failed;
+	return process_vm_readv(*(pid_t *)ctx, &local, 1, &remote, 1, 0);
 }
 
 int main(int argc, char **argv)
@@ -111,7 +73,7 @@ int main(int argc, char **argv)
 	static unsigned char needle[NEEDLE_MAX];
 	size_t nlen = load_needle(argv[3], needle);
 	long page = sysconf(_SC_PAGESIZE);
-	unsigned char *buf = malloc(CHUNK);
+	unsigned char *buf = malloc(SCAN_CHUNK);
 	if (buf == NULL)
 		tool_error("out of memory");
 
@@ -147,7 +109,7 @@ int main(int argc, char **argv)
 		if (use_ptrace)
 			peek_mapping(pid, &s, &maps[i], buf, page);
 		else
-			vm_mapping(pid, &s, &maps[i], buf, page);
+			scan_mapping(&s, &maps[i], buf, page, vm_read, &pid, "process_vm_readv");
 	}
 	free(maps);
 	free(buf);

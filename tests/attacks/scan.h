@@ -252,6 +252,52 @@ static void scan_unreadable(struct scan *s, const struct mapping *m, unsigned lo
 	}
 }
 
+/* Reads one mapping with read_at (bytes read, or -1 with errno), a chunk
+ * of SCAN_CHUNK bytes at a time; a chunk that fails is retried page by
+ * page, so that one unreadable page does not hide its neighbours. via
+ * names the reading method in hits. */
+#define SCAN_CHUNK ((size_t)1 << 20)
+typedef ssize_t (*scan_reader)(void *ctx, void *buf, size_t len, unsigned long addr);
+
+static inline void scan_mapping(struct scan *s, const struct mapping *m, unsigned char *buf, long page, scan_reader read_at,
+				void *ctx, const char *via)
+{
+	int failed = 0;
+	for (unsigned long a = m->start; a < m->end;) {
+		size_t want = m->end - a < SCAN_CHUNK ? m->end - a : SCAN_CHUNK;
+		ssize_t r = read_at(ctx, buf, want, a);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == (ssize_t)want) {
+			scan_feed(s, a, buf, want, m, via);
+			a += want;
+			continue;
+		}
+		unsigned long end = a + want, bad_from = 0;
+		int bad_err = 0;
+		for (unsigned long p = a; p < end; p += (unsigned long)page) {
+			ssize_t q = read_at(ctx, buf, (size_t)page, p);
+			if (q == page) {
+				if (bad_from) {
+					scan_unreadable(s, m, bad_from, p, bad_err);
+					bad_from = 0;
+				}
+				scan_feed(s, p, buf, (size_t)q, m, via);
+				continue;
+			}
+			failed = 1;
+			if (!bad_from) {
+				bad_from = p;
+				bad_err = q < 0 ? errno : EIO;
+			}
+		}
+		if (bad_from)
+			scan_unreadable(s, m, bad_from, end, bad_err);
+		a = end;
+	}
+	s->maps_failed += (unsigned long)failed;
+}
+
 /* The verdict line and exit code. Having read nothing at all is a tool
  * error: the attack did not run. */
 static inline int scan_verdict(const struct scan *s, const char *what)
