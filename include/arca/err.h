@@ -26,9 +26,16 @@ enum arca_err {
 	ARCA_EUNSUPPORTED = -11,
 	ARCA_ENET = -12,       /* connection or protocol failure */
 	ARCA_ETIMEOUT = -13,
+	ARCA_ENOTDIR = -14,    /* a path component is not a directory */
+	ARCA_EISDIR = -15,     /* a directory where a file is needed */
+	ARCA_ENOTEMPTY = -16,  /* directory not empty */
+	ARCA_EROFS = -17,      /* read-only (a code volume, a read-only open) */
+	ARCA_EBUSY = -18,      /* in use by another process */
 };
 
 const char *arca_strerror(int err);
+/* The errno a system call answers for code (EIO for unknown codes). */
+int arca_err_errno(int code);
 
 /* A caller-owned message buffer for errors that reach a user. */
 struct arca_errbuf {

@@ -70,6 +70,17 @@ struct arca_file_entry {
 	uint8_t *data;
 	size_t len;
 };
+/* A protected volume the service mounts (docs/VOLUMES.md "Freshness"). */
+struct arca_config_volume {
+	char name[129];
+	char path[4096];             /* absolute, normalised */
+	int mode;                    /* enum arca_vol_mode: 1 encrypted, 2 authenticated */
+	uint8_t key[32];             /* the volume key */
+	int has_tag;                 /* 0: CAS holds no tag yet (a new volume) */
+	uint8_t tag[32];             /* the tag the volume must have */
+	int readonly;                /* a code volume: its tag is pinned */
+	uint8_t token[32];           /* authorizes POST /v1/volumes/S/V/tag for this instance */
+};
 struct arca_config {
 	char **argv;
 	size_t argc;
@@ -77,13 +88,33 @@ struct arca_config {
 	size_t nenv;
 	struct arca_file_entry *files;
 	size_t nfiles;
+	struct arca_config_volume *volumes;
+	size_t nvolumes;
 };
-/* JSON {"argv":[…],"env":["K=V",…],"files":[{"path":…,"data":b64}]}
+/* JSON {"argv":[…],"env":["K=V",…],"files":[{"path":…,"data":b64}],
+ *       "volumes":[{"name","path","mode":"encrypted"|"authenticated",
+ *                   "key":b64,"tag":"<64 hex>"|null,"readonly":bool,
+ *                   "token":b64}]}  ("volumes" may be absent: none)
  * argv has at least one entry; argv and env are also NULL-terminated
  * (argv[argc] == NULL) so they can go straight to execve-like code. Encode
  * into a secret buffer: the text holds the secrets in clear. */
 int arca_config_encode(const struct arca_config *c, struct arca_buf *out) ARCA_MUST_CHECK;
 int arca_config_decode(const uint8_t *p, size_t n, struct arca_config **out, struct arca_errbuf *e) ARCA_MUST_CHECK;
 void arca_config_free(struct arca_config *c);
+
+/* POST /v1/volumes/S/V/tag {"token": b64, "previous": "<64 hex>"|null,
+ * "tag": "<64 hex>"} → 200 {"tag": "<64 hex>"}. CAS stores tag when
+ * previous equals the tag it holds (compare and swap); otherwise 409
+ * volume_rollback, audited. At start, a shield that finds a volume whose
+ * tag is not the one CAS gave it sends previous = tag = what it found, so
+ * that CAS audits the rollback, and refuses to start. */
+struct arca_msg_voltag {
+	uint8_t token[32];
+	int has_previous;
+	uint8_t previous[32];
+	uint8_t tag[32];
+};
+int arca_msg_voltag_encode(const struct arca_msg_voltag *m, struct arca_buf *out) ARCA_MUST_CHECK;
+int arca_msg_voltag_decode(const uint8_t *p, size_t n, struct arca_msg_voltag *m, struct arca_errbuf *e) ARCA_MUST_CHECK;
 
 #endif

@@ -1,0 +1,149 @@
+/* volume.h: protected volumes (docs/VOLUMES.md is the format).
+ *
+ * A struct arca_vol is one open volume directory; a struct arca_vfile is one
+ * open of a file in it (several opens of one path share the file's state,
+ * as descriptors of one inode do). All functions are safe to call from
+ * several threads (one lock per volume). Errors are ARCA_E* codes; for the
+ * file interface (everything a system call of the program ends in) they map
+ * to errno with arca_err_errno(): ARCA_ENOTFOUND ENOENT, ARCA_EEXIST EEXIST,
+ * ARCA_ENOTDIR, ARCA_EISDIR, ARCA_ENOTEMPTY, ARCA_EROFS, ARCA_EBUSY as
+ * named, ARCA_ECRYPTO and ARCA_EIO EIO, ARCA_EINVAL EINVAL, ARCA_ENOMEM
+ * ENOMEM, ARCA_ETOOBIG EFBIG, ARCA_EUNSUPPORTED EOPNOTSUPP.
+ *
+ * Paths given to the volume are relative to its root and normalised by the
+ * caller ("a/b", never "/a", "a//b", "./a" or "a/.."); "" is the root.
+ * Memory: every buffer the library keeps (decrypted blocks, the leaf tables,
+ * keys) comes from malloc and is wiped before it is freed; under the shield
+ * malloc is secret memory. Keys given to arca_vol_create/open are copied. */
+#ifndef ARCA_VOLUME_H
+#define ARCA_VOLUME_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "arca/err.h"
+
+#define ARCA_VOL_BLOCK 4096
+#define ARCA_VOL_RECORD (12 + ARCA_VOL_BLOCK + 16)
+#define ARCA_VOL_KEY_LEN 32
+#define ARCA_VOL_TAG_LEN 32
+#define ARCA_VOL_TAG_HEX (2 * ARCA_VOL_TAG_LEN + 1)
+#define ARCA_VOL_PATH_MAX 4095
+
+enum arca_vol_mode { ARCA_VOL_ENCRYPTED = 1, ARCA_VOL_AUTHENTICATED = 2 };
+enum arca_vol_type { ARCA_VOL_FILE = 1, ARCA_VOL_DIR = 2 };
+
+struct arca_vol;
+struct arca_vfile;
+
+struct arca_vol_stat {
+	enum arca_vol_type type;
+	uint32_t mode;	  /* permission bits only */
+	int64_t mtime_ns; /* also given as ctime and atime */
+	uint64_t size;	  /* bytes; 0 for a directory */
+	uint64_t ino;	  /* stable for the life of the file: from its FID */
+	uint32_t nlink;
+};
+
+/* Flags of arca_vol_open. */
+#define ARCA_VOL_RDONLY 1u /* no write of any kind; shared lock */
+
+/* Makes an empty volume in dir (created 0700 if absent; an existing one must
+ * be empty) and returns its first tag. */
+int arca_vol_create(const char *dir, const uint8_t key[static ARCA_VOL_KEY_LEN], enum arca_vol_mode mode,
+		    uint8_t tag[static ARCA_VOL_TAG_LEN], struct arca_errbuf *e) ARCA_MUST_CHECK;
+
+/* Opens dir. expected_tag (may be NULL, for a trusted machine without CAS)
+ * chooses the commit, as docs/VOLUMES.md "Commit" says; a volume without a
+ * commit of that tag fails with ARCA_ESTALE and a message that says
+ * rollback and gives both tags. A wrong key is ARCA_EDENIED ("the key does
+ * not open this volume"); damage is ARCA_ECRYPTO or ARCA_EPARSE naming the
+ * file; a writer already holding it is ARCA_EBUSY. */
+int arca_vol_open(const char *dir, const uint8_t key[static ARCA_VOL_KEY_LEN], const uint8_t *expected_tag,
+		  unsigned flags, struct arca_vol **out, struct arca_errbuf *e) ARCA_MUST_CHECK;
+
+/* Closes without committing (a writer commits first); open vfiles of it
+ * must be closed before. NULL is ignored. */
+void arca_vol_close(struct arca_vol *v);
+
+enum arca_vol_mode arca_vol_mode(const struct arca_vol *v);
+int arca_vol_readonly(const struct arca_vol *v);
+const char *arca_vol_dir(const struct arca_vol *v);
+/* The tag of the last commit (the one CAS must hold). */
+void arca_vol_tag(const struct arca_vol *v, uint8_t tag[static ARCA_VOL_TAG_LEN]);
+void arca_vol_tag_hex(const uint8_t tag[static ARCA_VOL_TAG_LEN], char out[static ARCA_VOL_TAG_HEX]);
+int arca_vol_tag_parse(const char *hex, uint8_t tag[static ARCA_VOL_TAG_LEN]) ARCA_MUST_CHECK;
+
+/* Called by arca_vol_commit between writing manifest.new and making it
+ * current (step 3); nonzero fails the commit. */
+typedef int (*arca_vol_publish_fn)(const uint8_t old_tag[ARCA_VOL_TAG_LEN], const uint8_t new_tag[ARCA_VOL_TAG_LEN],
+				   void *arg);
+void arca_vol_set_publish(struct arca_vol *v, arca_vol_publish_fn fn, void *arg);
+
+/* Receives one line (no newline) for every verification failure a read
+ * meets: "volume DIR: PATH: block N: WHAT". Default: none. */
+typedef void (*arca_vol_log_fn)(const char *line, void *arg);
+void arca_vol_set_log(struct arca_vol *v, arca_vol_log_fn fn, void *arg);
+
+/* Bytes of decrypted blocks kept (default 8 MiB); at least 64 blocks. */
+void arca_vol_set_cache(struct arca_vol *v, size_t bytes);
+
+/* Makes every write so far durable and current (docs/VOLUMES.md "Commit").
+ * Nothing changed since the last commit: returns 0 at once. */
+int arca_vol_commit(struct arca_vol *v, struct arca_errbuf *e) ARCA_MUST_CHECK;
+
+/* ---- namespace ---- */
+int arca_vol_stat(struct arca_vol *v, const char *path, struct arca_vol_stat *st) ARCA_MUST_CHECK;
+int arca_vol_mkdir(struct arca_vol *v, const char *path, uint32_t mode) ARCA_MUST_CHECK;
+int arca_vol_rmdir(struct arca_vol *v, const char *path) ARCA_MUST_CHECK;
+/* An open file that is unlinked stays readable and writable through its
+ * vfiles until the last is closed, as on a POSIX file system. */
+int arca_vol_unlink(struct arca_vol *v, const char *path) ARCA_MUST_CHECK;
+/* rename(2) semantics: replaces a file, or an empty directory with a
+ * directory; a directory moves with everything under it. */
+int arca_vol_rename(struct arca_vol *v, const char *from, const char *to) ARCA_MUST_CHECK;
+int arca_vol_chmod(struct arca_vol *v, const char *path, uint32_t mode) ARCA_MUST_CHECK;
+int arca_vol_utime(struct arca_vol *v, const char *path, int64_t mtime_ns) ARCA_MUST_CHECK;
+/* Calls fn for each entry directly under dir (name without the dir part),
+ * in name order; a nonzero return of fn stops and is returned. */
+typedef int (*arca_vol_list_fn)(const char *name, const struct arca_vol_stat *st, void *arg);
+int arca_vol_list(struct arca_vol *v, const char *dir, arca_vol_list_fn fn, void *arg) ARCA_MUST_CHECK;
+/* Every entry of the volume, parents before children (for arca fs). */
+int arca_vol_walk(struct arca_vol *v, arca_vol_list_fn fn, void *arg) ARCA_MUST_CHECK;
+
+/* ---- files ---- */
+/* oflags: O_RDONLY, O_WRONLY or O_RDWR, with O_CREAT, O_EXCL, O_TRUNC
+ * (others are the caller's: O_APPEND and the position live in the
+ * shield's descriptor). */
+int arca_vfile_open(struct arca_vol *v, const char *path, int oflags, uint32_t mode, struct arca_vfile **out)
+	ARCA_MUST_CHECK;
+/* Return bytes (short only at end of file) or an ARCA_E* code. A block
+ * that fails verification is ARCA_ECRYPTO and one log line. */
+ssize_t arca_vfile_pread(struct arca_vfile *f, void *buf, size_t n, uint64_t off) ARCA_MUST_CHECK;
+ssize_t arca_vfile_pwrite(struct arca_vfile *f, const void *buf, size_t n, uint64_t off) ARCA_MUST_CHECK;
+int arca_vfile_truncate(struct arca_vfile *f, uint64_t size) ARCA_MUST_CHECK;
+int arca_vfile_stat(struct arca_vfile *f, struct arca_vol_stat *st) ARCA_MUST_CHECK;
+struct arca_vol *arca_vfile_vol(struct arca_vfile *f);
+void arca_vfile_close(struct arca_vfile *f);
+
+/* ---- checking (arca fs verify) ---- */
+/* Reads and checks every block of every file, every leaf table and the
+ * manifest; calls problem once per fault found ("PATH: block N: WHAT", or
+ * about the volume as a whole with path ""); progress (may be NULL) gets
+ * bytes done and total. Returns the number of problems (>= 0) or an
+ * ARCA_E* code when the check could not run. */
+typedef void (*arca_vol_problem_fn)(const char *path, const char *what, void *arg);
+typedef void (*arca_vol_progress_fn)(uint64_t done, uint64_t total, void *arg);
+int arca_vol_verify(struct arca_vol *v, arca_vol_problem_fn problem, arca_vol_progress_fn progress, void *arg);
+
+/* ---- parsers, exposed for the fuzz target and the tests ---- */
+/* Checks a decrypted manifest plaintext completely (docs/VOLUMES.md
+ * "Manifest"); returns the number of entries or ARCA_EPARSE with e. */
+int arca_vol_manifest_check(const uint8_t *pt, size_t len, struct arca_errbuf *e) ARCA_MUST_CHECK;
+/* Checks a leaf table file's bytes: header, count; returns the count. */
+int64_t arca_vol_leaves_check(const uint8_t *d, size_t len, struct arca_errbuf *e) ARCA_MUST_CHECK;
+/* Checks a header file's bytes (arca-volume.json). */
+int arca_vol_header_check(const char *d, size_t len, struct arca_errbuf *e) ARCA_MUST_CHECK;
+
+#endif
