@@ -97,7 +97,7 @@ struct shield_mem_ctx {
 	uintptr_t stack_lo, stack_hi; /* the main thread's secret stack */
 	/* The large tables last, so that the fields above share few pages. */
 	struct shield_mem_range ranges[SHIELD_MEM_MAX_RANGES]; /* a slot is reused once forgotten */
-	struct shield_mem_prot prot[SHIELD_MEM_MAX_PROT]; /* scratch of a fork child */
+	struct shield_mem_prot prot[SHIELD_MEM_MAX_PROT]; /* scratch of the fork prepare handler */
 };
 extern struct shield_mem_ctx shield_mem;
 
@@ -153,10 +153,11 @@ void secmem_setup(void);
 /* Registers the fork handlers; must come before jemalloc registers its own
  * (so that ours run first in the child and in the parent). */
 void secmem_register_fork(void);
-/* Called by vm.c's fork() before the real one: the pipe the parent waits
- * on until the child has its private copy. -1 on failure. */
+/* Called by vm.c's fork() before the real one, on the scratch stack's
+ * side: this fork's child gets its copy of secret memory (a fork the
+ * shield did not prepare has a child that stops). 0, or -1 on failure. */
 int secmem_fork_begin(void);
-/* Forgets the pipe of secmem_fork_begin when no fork happened. */
+/* Forgets secmem_fork_begin when no fork happened. */
 void secmem_fork_abort(void);
 /* Calls fn for each line of /proc/self/maps (raw calls, no heap: safe in
  * a fork child); stops at and returns fn's first non-zero answer. */

@@ -13,13 +13,9 @@
  * a lock (a lock here would be taken under jemalloc's locks and so could not
  * be taken in a fork handler that may run before jemalloc's).
  *
- * fork: secret mappings are MAP_SHARED by necessity, so after fork parent
- * and child would share them. Our first fork handler in the child replaces
- * every secret range by a new secret file holding the same bytes (only the
- * pages that exist are copied: mincore), while the parent's forking thread
- * waits for it (vm.c's fork interposer runs both on a private scratch stack,
- * so neither writes a shared page meanwhile). Everything here that runs in
- * the child is async-signal-safe: raw system calls, no heap, no locks. */
+ * fork: secret mappings are MAP_SHARED by necessity; were they inherited,
+ * parent and child would share them. They are MADV_DONTFORK instead, and
+ * the parent copies them for the child (see "fork" below). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -85,6 +81,12 @@ static int sized_secret_fd(size_t len)
 		return -1;
 	}
 	return fd;
+}
+
+/* Every secret mapping stays out of a fork child (secmem.c "fork"). */
+static void no_fork(void *p, size_t len)
+{
+	(void)syscall(SYS_madvise, p, len, MADV_DONTFORK);
 }
 
 int secmem_active(void)
@@ -210,6 +212,7 @@ static void *new_chunk(size_t len)
 		errno = e;
 		return NULL;
 	}
+	no_fork(p, len);
 	return p;
 }
 
@@ -290,6 +293,13 @@ int secmem_adopt(void *addr, size_t len, int prot, int sparse)
 		errno = e;
 		return -1;
 	}
+	/* Recorded before the copy: the range may be the shield's own data,
+	 * which holds the record, and a write after the copy would be lost. */
+	if (record_range((uintptr_t)addr, (uintptr_t)addr + len) != 0) {
+		secmem_sys_munmap(tmp, len);
+		close(fd);
+		return -1;
+	}
 	if (sparse) {
 		/* Anonymous memory: a page that was never touched is zero, as
 		 * is the new file's; copying it would fault a secret page in
@@ -300,22 +310,18 @@ int secmem_adopt(void *addr, size_t len, int prot, int sparse)
 	} else {
 		memcpy(tmp, addr, len);
 	}
-	if (record_range((uintptr_t)addr, (uintptr_t)addr + len) != 0) {
-		secmem_sys_munmap(tmp, len);
-		close(fd);
-		return -1;
-	}
 	void *q = secmem_sys_mmap(addr, len, prot, MAP_SHARED | MAP_FIXED, fd, 0);
 	int e = errno;
 	secmem_sys_munmap(tmp, len);
 	close(fd);
 	if (q == MAP_FAILED) {
 		/* MAP_FIXED failing leaves the old mapping in place (the kernel
-		 * checks before it unmaps); the stale record only makes
-		 * is_secret answer yes for memory that is not, so say so. */
+		 * checks before it unmaps). */
+		secmem_unrecord((uintptr_t)addr, (uintptr_t)addr + len);
 		errno = e;
 		return -1;
 	}
+	no_fork(addr, len);
 	M->adopted_bytes += len;
 	return 0;
 }
@@ -345,6 +351,7 @@ int secmem_place(void *addr, size_t len, int fixed)
 		errno = q == MAP_FAILED ? e : EEXIST;
 		return -1;
 	}
+	no_fork(addr, len);
 	return 0;
 }
 
@@ -518,29 +525,6 @@ int secmem_maps_foreach(int (*fn)(uintptr_t lo, uintptr_t hi, int prot, int shar
 	return rc;
 }
 
-/* Remembers the protection of every mapping inside a secret range that is
- * not plain read/write, to give it back after the range is replaced. */
-/* Lists every secret mapping (a VMA of a memfd_secret file) with its
- * protection, for the fork child's copy. */
-static int note_prot(uintptr_t lo, uintptr_t hi, int prot, int shared, const char *name, void *arg)
-{
-	if (!shared || strncmp(name, "/secretmem", 10) != 0)
-		return 0;
-	if (M->nprot >= SHIELD_MEM_MAX_PROT)
-		return -1;
-	M->prot[M->nprot].lo = lo;
-	M->prot[M->nprot].hi = hi;
-	M->prot[M->nprot].prot = prot;
-	M->nprot++;
-	return 0;
-}
-
-static int save_protections(void)
-{
-	M->nprot = 0;
-	return secmem_maps_foreach(note_prot, NULL);
-}
-
 struct zero_span {
 	uintptr_t a, b;
 };
@@ -568,79 +552,237 @@ void secmem_zero_range(uintptr_t a, uintptr_t b)
 	(void)secmem_maps_foreach(zero_piece, &z);
 }
 
-/* Gives the child its own copy of the secret mappings inside [lo, hi)
- * (one recorded range: one file of the parent's, or parts of it where the
- * program unmapped some): one new file of the range's size, each mapping
- * copied into it at its offset (only the pages that exist: mincore) and
- * then replaced by the same slice of the new file, protection kept. */
-static int copy_range(uintptr_t lo, uintptr_t hi)
+/* ---- fork: the child's copy, made by the parent ----
+ *
+ * Every secret mapping is MADV_DONTFORK (set when it is made, and again
+ * here), so the child of fork starts with holes where they were: nothing
+ * the child does can write into the parent's memory, not even glibc's own
+ * child-side code that runs before any fork handler (it resets locks in
+ * libc's data and the loader's, which are secret too). The last prepare
+ * handler (ours; jemalloc's and everyone else's have run, so their locks
+ * are held) copies the pages that exist of every secret mapping into one
+ * new secret file. The child maps that file into the holes on its first
+ * touch of one (a SIGSEGV handler that needs nothing but this plan, which
+ * lives in ordinary memory, and raw system calls), or in its first fork
+ * handler, whichever comes first. The parent does not wait for the child.
+ *
+ * What the child gets is the memory as it was when the last prepare handler
+ * ran, not at the instant of the system call: a write another thread makes
+ * in between is not in the child (the forking thread only takes locks in
+ * between, and the child re-initializes every one of those). */
+struct fork_entry {
+	uintptr_t lo, hi;
+	int prot;
+	off_t off;
+};
+
+struct fork_plan {
+	size_t size; /* of the mapping that holds the plan */
+	int fd;	     /* the child's secret file: every mapping, one after another */
+	int failed;  /* the copy could not be made: the child must not run */
+	pid_t parent;
+	int applied;
+	struct sigaction old_segv;
+	size_t n;
+	struct fork_entry e[];
+};
+
+#define IE __attribute__((tls_model("initial-exec")))
+static __thread struct fork_plan *fork_plan IE;
+static __thread int fork_via_vm IE; /* vm.c's fork() runs this fork on a scratch stack */
+static __thread sigset_t fork_mask IE;
+static struct sigaction fork_old_segv; /* for other threads' faults during a fork */
+
+/* The fault handler and the plan's application run in the child before its
+ * secret memory is back: no libc call that might touch libc's data, no PLT
+ * (the shield is linked -z now, so its GOT is read-only and present, but a
+ * raw instruction needs neither). */
+static long raw_syscall(long n, long a, long b, long c, long d, long e, long f)
 {
-	size_t len = hi - lo;
-	size_t first = M->nprot, last = M->nprot;
-	for (size_t i = 0; i < M->nprot; i++)
-		if (M->prot[i].lo >= lo && M->prot[i].hi <= hi) {
-			if (first == M->nprot)
-				first = i;
-			last = i + 1;
-		}
-	if (first == M->nprot)
-		return 0; /* nothing of it is mapped any more */
-	int fd = sized_secret_fd(len);
-	if (fd < 0)
-		return -1;
-	char *tmp = secmem_sys_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (tmp == MAP_FAILED) {
-		close(fd);
-		return -1;
-	}
-	for (size_t k = first; k < last; k++) {
-		const struct shield_mem_prot *v = &M->prot[k];
-		if (v->lo < lo || v->hi > hi)
-			continue;
-		/* Guard pages must be readable for the copy; this changes the
-		 * child's mapping only. */
-		if (!(v->prot & PROT_READ) && secmem_sys_mprotect((void *)v->lo, v->hi - v->lo, PROT_READ) != 0)
-			continue;
-		struct copy_to c = {tmp + (v->lo - lo), (const char *)v->lo};
-		secmem_each_resident((const void *)v->lo, v->hi - v->lo, copy_piece, &c);
-	}
-	int rc = 0;
-	for (size_t k = first; k < last; k++) {
-		const struct shield_mem_prot *v = &M->prot[k];
-		if (v->lo < lo || v->hi > hi)
-			continue;
-		if (secmem_sys_mmap((void *)v->lo, v->hi - v->lo, v->prot, MAP_SHARED | MAP_FIXED, fd,
-				    (off_t)(v->lo - lo)) == MAP_FAILED)
-			rc = -1;
-	}
-	secmem_sys_munmap(tmp, len);
-	close(fd);
-	return rc;
+#if defined(__x86_64__)
+	long ret;
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+#else
+	return syscall(n, a, b, c, d, e, f);
+#endif
 }
 
-static __thread int fork_pipe[2] = {-1, -1};
-static __thread int fork_via_vm; /* vm.c's fork() runs this fork on a scratch stack */
-static __thread sigset_t fork_mask;
+static void raw_die(const char *msg, size_t len)
+{
+	(void)raw_syscall(SYS_write, 2, (long)msg, (long)len, 0, 0, 0);
+	(void)raw_syscall(SYS_exit_group, 127, 0, 0, 0, 0, 0);
+	for (;;)
+		;
+}
+
+#define DIE(lit) raw_die(lit, sizeof lit - 1)
+
+static void fork_plan_apply(struct fork_plan *p)
+{
+	if (p->applied)
+		return;
+	if (p->failed)
+		DIE("arca: cannot give this child of fork a private copy of its secret memory (locked-memory "
+		    "limit?); it exits\n");
+	for (size_t i = 0; i < p->n; i++) {
+		const struct fork_entry *v = &p->e[i];
+		long r = raw_syscall(SYS_mmap, (long)v->lo, (long)(v->hi - v->lo), v->prot, MAP_SHARED | MAP_FIXED,
+				     p->fd, (long)v->off);
+		if (r < 0 && r > -4096)
+			DIE("arca: cannot map this child of fork's copy of its secret memory; it exits\n");
+	}
+	(void)raw_syscall(SYS_close, p->fd, 0, 0, 0, 0, 0);
+	p->applied = 1;
+}
+
+static void fork_fault(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	struct fork_plan *p = fork_plan;
+	if (p != NULL && !p->applied && raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0) != p->parent) {
+		uintptr_t a = (uintptr_t)si->si_addr;
+		for (size_t i = 0; i < p->n; i++)
+			if (a >= p->e[i].lo && a < p->e[i].hi) {
+				fork_plan_apply(p);
+				return; /* the access is made again, now into the copy */
+			}
+		if (p->failed)
+			fork_plan_apply(p); /* says why and exits */
+	}
+	/* Not a hole of a fork child: the program's own disposition handles
+	 * the fault when the access is made again. */
+	sigaction(sig, p != NULL ? &p->old_segv : &fork_old_segv, NULL);
+}
+
+/* Lists every secret mapping (a VMA of a memfd_secret file) with its
+ * protection. */
+static int note_prot(uintptr_t lo, uintptr_t hi, int prot, int shared, const char *name, void *arg)
+{
+	(void)arg;
+	if (!shared || strncmp(name, "/secretmem", 10) != 0)
+		return 0;
+	if (M->nprot >= SHIELD_MEM_MAX_PROT)
+		return -1;
+	M->prot[M->nprot].lo = lo;
+	M->prot[M->nprot].hi = hi;
+	M->prot[M->nprot].prot = prot;
+	M->nprot++;
+	return 0;
+}
+
+static int has_resident(const void *p, size_t len)
+{
+	unsigned char vec[256];
+	size_t page = M->page, win = sizeof vec * page;
+	for (size_t off = 0; off < len; off += win) {
+		size_t n = len - off < win ? len - off : win;
+		if (mincore((char *)p + off, n, vec) != 0)
+			return 1;
+		for (size_t i = 0; i < (n + page - 1) / page; i++)
+			if (vec[i] & 1)
+				return 1;
+	}
+	return 0;
+}
+
+/* Copies the pages that exist of one secret mapping into the plan's file
+ * at off. A mapping the program made unreadable (a guard page, say) is
+ * made readable for the copy only if it has pages at all. */
+static int copy_mapping(const struct shield_mem_prot *v, int fd, off_t off)
+{
+	size_t len = v->hi - v->lo;
+	int unreadable = !(v->prot & PROT_READ);
+	if (unreadable && !has_resident((const void *)v->lo, len))
+		return 0;
+	char *tmp = secmem_sys_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off);
+	if (tmp == MAP_FAILED)
+		return -1;
+	if (unreadable && secmem_sys_mprotect((void *)v->lo, len, v->prot | PROT_READ) != 0) {
+		secmem_sys_munmap(tmp, len);
+		return -1;
+	}
+	struct copy_to c = {tmp, (const char *)v->lo};
+	secmem_each_resident((const void *)v->lo, len, copy_piece, &c);
+	if (unreadable)
+		(void)secmem_sys_mprotect((void *)v->lo, len, v->prot);
+	secmem_sys_munmap(tmp, len);
+	return 0;
+}
+
+static void fork_plan_make(void)
+{
+	M->nprot = 0;
+	int listed = secmem_maps_foreach(note_prot, NULL) == 0;
+	size_t n = listed ? M->nprot : 0;
+	size_t size = (sizeof(struct fork_plan) + n * sizeof(struct fork_entry) + M->page - 1) & ~(M->page - 1);
+	struct fork_plan *p = secmem_sys_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return; /* the child dies at its first touch of a hole, the parent is unharmed */
+	p->size = size;
+	p->parent = getpid();
+	p->fd = -1;
+	p->failed = !listed;
+	size_t total = 0;
+	for (size_t i = 0; i < n; i++)
+		total += M->prot[i].hi - M->prot[i].lo;
+	if (!p->failed && (p->fd = sized_secret_fd(total ? total : M->page)) < 0)
+		p->failed = 1;
+	off_t off = 0;
+	for (size_t i = 0; i < n && !p->failed; i++) {
+		const struct shield_mem_prot *v = &M->prot[i];
+		if (copy_mapping(v, p->fd, off) != 0 ||
+		    syscall(SYS_madvise, v->lo, v->hi - v->lo, MADV_DONTFORK) != 0) {
+			p->failed = 1;
+			break;
+		}
+		p->e[i] = (struct fork_entry){v->lo, v->hi, v->prot, off};
+		p->n = i + 1;
+		off += (off_t)(v->hi - v->lo);
+	}
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = fork_fault;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSEGV, &sa, &p->old_segv) != 0) {
+		if (p->fd >= 0)
+			close(p->fd);
+		secmem_sys_munmap(p, size);
+		return;
+	}
+	fork_old_segv = p->old_segv;
+	fork_plan = p;
+}
+
+/* Parent side, and the child once its copy is in place. */
+static void fork_plan_end(int in_child)
+{
+	struct fork_plan *p = fork_plan;
+	if (p == NULL)
+		return;
+	fork_plan = NULL;
+	sigaction(SIGSEGV, &p->old_segv, NULL);
+	if (!in_child && p->fd >= 0)
+		close(p->fd);
+	secmem_sys_munmap(p, p->size);
+}
 
 void secmem_fork_abort(void)
 {
-	if (fork_pipe[0] >= 0)
-		close(fork_pipe[0]);
-	if (fork_pipe[1] >= 0)
-		close(fork_pipe[1]);
-	fork_pipe[0] = fork_pipe[1] = -1;
 	fork_via_vm = 0;
 }
 
 int secmem_fork_begin(void)
 {
-	if (!M->active)
-		return 0;
-	if (pipe2(fork_pipe, O_CLOEXEC) != 0) {
-		fork_pipe[0] = fork_pipe[1] = -1;
-		return -1;
-	}
-	fork_via_vm = 1;
+	if (M->active)
+		fork_via_vm = 1;
 	return 0;
 }
 
@@ -689,22 +831,23 @@ static void prepare(void)
 {
 	sigset_t all;
 	sigfillset(&all);
+	/* A fault must reach fork_fault in the child (a blocked SIGSEGV
+	 * would kill it), and the other synchronous signals are no better
+	 * blocked. */
+	sigdelset(&all, SIGSEGV);
+	sigdelset(&all, SIGBUS);
+	sigdelset(&all, SIGILL);
+	sigdelset(&all, SIGFPE);
+	sigdelset(&all, SIGTRAP);
 	pthread_sigmask(SIG_SETMASK, &all, &fork_mask);
 	shield_vm_fork_prepare();
+	if (M->active && fork_via_vm)
+		fork_plan_make();
 }
 
 static void parent(void)
 {
-	if (fork_pipe[1] >= 0) {
-		close(fork_pipe[1]);
-		/* One byte when the child has its copy; end of file if it died
-		 * first (another child may hold a copy of the write end). */
-		char c;
-		while (read(fork_pipe[0], &c, 1) < 0 && errno == EINTR)
-			;
-		close(fork_pipe[0]);
-	}
-	fork_pipe[0] = fork_pipe[1] = -1;
+	fork_plan_end(0);
 	fork_via_vm = 0;
 	shield_vm_fork_parent();
 	pthread_sigmask(SIG_SETMASK, &fork_mask, NULL);
@@ -712,39 +855,20 @@ static void parent(void)
 
 static void child(void)
 {
+	struct fork_plan *p = fork_plan;
+	if (p != NULL)
+		fork_plan_apply(p); /* before anything reads the shield's own data */
 	if (M->active) {
-		if (!fork_via_vm) {
-			/* A fork inside the C library that vm.c could not run on
-			 * a scratch stack: this child would share the parent's
-			 * secret memory, and copying it here would race the
-			 * parent's own frames. */
+		if (!fork_via_vm || p == NULL) {
+			/* A fork the shield did not prepare (inside the C library,
+			 * or without memory for the plan). */
 			say("arca: a fork made inside the C library cannot give its child a private copy of secret "
 			    "memory; the child stops\n");
 			_exit(127);
 		}
-		close(fork_pipe[0]);
+		fork_plan_end(1);
 		close_secret_fds();
-		size_t n = atomic_load_explicit(&M->nranges, memory_order_acquire);
-		if (save_protections() != 0) {
-			say("arca: cannot read /proc/self/maps in a child of fork; it exits\n");
-			_exit(127);
-		}
-		for (size_t i = 0; i < n; i++) {
-			uintptr_t lo = __atomic_load_n(&M->ranges[i].lo, __ATOMIC_ACQUIRE);
-			uintptr_t hi = __atomic_load_n(&M->ranges[i].hi, __ATOMIC_ACQUIRE);
-			if (hi <= lo)
-				continue; /* forgotten, or being written at the fork */
-			if (copy_range(lo, hi) != 0) {
-				say("arca: cannot give this child of fork a private copy of its secret memory "
-				    "(locked-memory limit?); it exits\n");
-				_exit(127);
-			}
-		}
 		M->forks_copied++;
-		char c = 'c';
-		(void)!write(fork_pipe[1], &c, 1);
-		close(fork_pipe[1]);
-		fork_pipe[0] = fork_pipe[1] = -1;
 		fork_via_vm = 0;
 	}
 	shield_vm_fork_child();

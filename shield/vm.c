@@ -21,9 +21,9 @@
  * answers it (EACCES). `arca run --report` shows what stayed uncovered.
  *
  * fork: runs the real fork on a private scratch stack (the caller's stack
- * is secret, hence shared with the child until its copy is made, and both
- * sides would otherwise write their frames into it at once); secmem.c's
- * handlers make the copy while the parent's forking thread waits. */
+ * is secret, hence a hole in the child until its copy is in place: the
+ * child needs a stack that exists to take that first fault on); secmem.c's
+ * handlers make the copy (secmem.c "fork"). */
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>

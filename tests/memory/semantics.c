@@ -305,6 +305,38 @@ static void check_fork_while_allocating(void)
 		ok("fork-while-allocating");
 }
 
+/* The C library's own data (random()'s state lives there) stays private
+ * to each side of a fork: the child draws many numbers, the parent's next
+ * one is what it would have been without the child. Under arca that data
+ * is secret memory, which a plain fork would share. */
+static void check_fork_libc_data(void)
+{
+	srandom(12345);
+	long want = random();
+	srandom(12345);
+	pid_t pid = fork();
+	if (pid < 0) {
+		fail("fork-libc-data", "fork: %s", strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		for (int i = 0; i < 1000; i++)
+			(void)random();
+		srandom(999);
+		_exit(random() == want ? 3 : 0);
+	}
+	int st = 0;
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		fail("fork-libc-data", "child ended with status 0x%x", st);
+		return;
+	}
+	long got = random();
+	if (got != want)
+		fail("fork-libc-data", "the parent's random() gave %ld after the child drew, expected %ld", got, want);
+	else
+		ok("fork-libc-data");
+}
+
 static void check_system(void)
 {
 	int rc = system("exit 7");
@@ -1166,6 +1198,7 @@ static const struct {
 } checks[] = {
 	{"fork-private", check_fork_private},
 	{"fork-while-allocating", check_fork_while_allocating},
+	{"fork-libc-data", check_fork_libc_data},
 	{"system", check_system},
 	{"mmap-zero", check_mmap_zero},
 	{"madvise-dontneed", check_madvise_dontneed},

@@ -163,6 +163,8 @@ int main(int argc, char **argv)
 	report("main-stack", &on_stack);
 	show("main-tls", &tls_global, 0);
 	report("environ", environ[0] != NULL ? (void *)environ[0] : (void *)environ);
+	/* The C library's own data: stdout's FILE and random()'s state live there. */
+	report("libc-data", (const void *)stdout);
 	if (run_probe(0) != 0 || run_probe(1) != 0)
 		wrong++;
 
