@@ -577,9 +577,10 @@ struct fork_entry {
 };
 
 struct fork_plan {
-	size_t size; /* of the mapping that holds the plan */
-	int fd;	     /* the child's secret file: every mapping, one after another */
-	int failed;  /* the copy could not be made: the child must not run */
+	size_t size;  /* of the mapping that holds the plan */
+	char *copy;   /* the child's secret memory, every mapping one after another */
+	size_t total; /* its length */
+	int failed;   /* the copy could not be made: the child must not run */
 	pid_t parent;
 	int applied;
 	struct sigaction old_segv;
@@ -633,12 +634,15 @@ static void fork_plan_apply(struct fork_plan *p)
 		    "limit?); it exits\n");
 	for (size_t i = 0; i < p->n; i++) {
 		const struct fork_entry *v = &p->e[i];
-		long r = raw_syscall(SYS_mmap, (long)v->lo, (long)(v->hi - v->lo), v->prot, MAP_SHARED | MAP_FIXED,
-				     p->fd, (long)v->off);
+		long len = (long)(v->hi - v->lo);
+		long r = raw_syscall(SYS_mremap, (long)(p->copy + v->off), len, len, MREMAP_MAYMOVE | MREMAP_FIXED,
+				     (long)v->lo, 0);
 		if (r < 0 && r > -4096)
 			DIE("arca: cannot map this child of fork's copy of its secret memory; it exits\n");
+		if (v->prot != (PROT_READ | PROT_WRITE))
+			(void)raw_syscall(SYS_mprotect, (long)v->lo, len, v->prot, 0, 0, 0);
+		(void)raw_syscall(SYS_madvise, (long)v->lo, len, MADV_DONTFORK, 0, 0, 0);
 	}
-	(void)raw_syscall(SYS_close, p->fd, 0, 0, 0, 0, 0);
 	p->applied = 1;
 }
 
@@ -692,28 +696,32 @@ static int has_resident(const void *p, size_t len)
 	return 0;
 }
 
-/* Copies the pages that exist of one secret mapping into the plan's file
- * at off. A mapping the program made unreadable (a guard page, say) is
- * made readable for the copy only if it has pages at all. */
-static int copy_mapping(const struct shield_mem_prot *v, int fd, off_t off)
+/* Copies the pages that exist of one secret mapping to dst. A mapping the
+ * program made unreadable (a guard page, say) is made readable for the
+ * copy only if it has pages at all. */
+static int copy_mapping(const struct shield_mem_prot *v, char *dst)
 {
 	size_t len = v->hi - v->lo;
 	int unreadable = !(v->prot & PROT_READ);
 	if (unreadable && !has_resident((const void *)v->lo, len))
 		return 0;
-	char *tmp = secmem_sys_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off);
-	if (tmp == MAP_FAILED)
+	if (unreadable && secmem_sys_mprotect((void *)v->lo, len, v->prot | PROT_READ) != 0)
 		return -1;
-	if (unreadable && secmem_sys_mprotect((void *)v->lo, len, v->prot | PROT_READ) != 0) {
-		secmem_sys_munmap(tmp, len);
-		return -1;
-	}
-	struct copy_to c = {tmp, (const char *)v->lo};
+	struct copy_to c = {dst, (const char *)v->lo};
 	secmem_each_resident((const void *)v->lo, len, copy_piece, &c);
 	if (unreadable)
 		(void)secmem_sys_mprotect((void *)v->lo, len, v->prot);
-	secmem_sys_munmap(tmp, len);
 	return 0;
+}
+
+static char *new_copy(size_t total)
+{
+	int fd = sized_secret_fd(total);
+	if (fd < 0)
+		return NULL;
+	char *c = secmem_sys_mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	return c == MAP_FAILED ? NULL : c;
 }
 
 static void fork_plan_make(void)
@@ -727,17 +735,15 @@ static void fork_plan_make(void)
 		return; /* the child dies at its first touch of a hole, the parent is unharmed */
 	p->size = size;
 	p->parent = getpid();
-	p->fd = -1;
 	p->failed = !listed;
-	size_t total = 0;
 	for (size_t i = 0; i < n; i++)
-		total += M->prot[i].hi - M->prot[i].lo;
-	if (!p->failed && (p->fd = sized_secret_fd(total ? total : M->page)) < 0)
+		p->total += M->prot[i].hi - M->prot[i].lo;
+	if (!p->failed && p->total > 0 && (p->copy = new_copy(p->total)) == NULL)
 		p->failed = 1;
 	off_t off = 0;
 	for (size_t i = 0; i < n && !p->failed; i++) {
 		const struct shield_mem_prot *v = &M->prot[i];
-		if (copy_mapping(v, p->fd, off) != 0 ||
+		if (copy_mapping(v, p->copy + off) != 0 ||
 		    syscall(SYS_madvise, v->lo, v->hi - v->lo, MADV_DONTFORK) != 0) {
 			p->failed = 1;
 			break;
@@ -752,8 +758,8 @@ static void fork_plan_make(void)
 	sa.sa_flags = SA_SIGINFO;
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGSEGV, &sa, &p->old_segv) != 0) {
-		if (p->fd >= 0)
-			close(p->fd);
+		if (p->copy != NULL)
+			secmem_sys_munmap(p->copy, p->total);
 		secmem_sys_munmap(p, size);
 		return;
 	}
@@ -769,8 +775,8 @@ static void fork_plan_end(int in_child)
 		return;
 	fork_plan = NULL;
 	sigaction(SIGSEGV, &p->old_segv, NULL);
-	if (!in_child && p->fd >= 0)
-		close(p->fd);
+	if (!in_child && p->copy != NULL)
+		secmem_sys_munmap(p->copy, p->total); /* the child's now */
 	secmem_sys_munmap(p, p->size);
 }
 
