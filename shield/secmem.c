@@ -561,10 +561,13 @@ void secmem_zero_range(uintptr_t a, uintptr_t b)
  * libc's data and the loader's, which are secret too). The last prepare
  * handler (ours; jemalloc's and everyone else's have run, so their locks
  * are held) copies the pages that exist of every secret mapping into one
- * new secret file. The child maps that file into the holes on its first
- * touch of one (a SIGSEGV handler that needs nothing but this plan, which
- * lives in ordinary memory, and raw system calls), or in its first fork
- * handler, whichever comes first. The parent does not wait for the child.
+ * new secret file, mapped once, its descriptor closed at once (no
+ * descriptor of the copy stays open for root to take with pidfd_getfd).
+ * The child inherits that mapping and moves its slices into the holes
+ * (mremap) on its first touch of one (a SIGSEGV handler that needs nothing
+ * but this plan, which lives in ordinary memory, and raw system calls), or
+ * in its first fork handler, whichever comes first. The parent unmaps the
+ * copy after the fork and does not wait for the child.
  *
  * What the child gets is the memory as it was when the last prepare handler
  * ran, not at the instant of the system call: a write another thread makes
