@@ -31,7 +31,18 @@
  * the VM is the service's constraint on the VM's launch measurement. The
  * rest is as for sim: report data, session and service, the service lists
  * the platform, then its platform constraints (platform_not_allowed, the
- * audit reason names the field), measurement, ptrace protection. */
+ * audit reason names the field), measurement, ptrace protection.
+ *
+ * Volumes (docs/VOLUMES.md "Freshness"). A service that mounts protected
+ * volumes gets, for each, its key, the tag it must have and a fresh token
+ * that lets this instance record new tags (volumes.c). That stores
+ * something at every grant (the token's hash; a data volume's key the
+ * first time), so such a service is evaluated again inside one durable
+ * write transaction, which commits before the configuration leaves: a
+ * released key or token is always one CAS still holds after a crash. A
+ * grant that created a data volume's key appends its audit record inside
+ * that transaction (as session changes do), so that no key exists without
+ * the record of its creation; other grants go through the group commit. */
 #include "cas.h"
 
 #include <stdarg.h>
@@ -85,6 +96,8 @@ struct attempt {
 	json_t *hw_fields;          /* its report's fields, for the audit record */
 	unsigned tolerated; /* bit i: granted although the evidence lacks protections[i] */
 	char las[ARCA_FPR_LEN];
+	int in_write;       /* evaluated in a write transaction, still open */
+	json_t *created;    /* names of data volumes whose key this grant made */
 };
 
 #define TOLERATE_PTRACE "no-ptrace-protection"
@@ -145,6 +158,8 @@ static json_t *attempt_extra(const struct attempt *a, int granted)
 				json_array_append_new(t, json_string(protections[i].word));
 		json_object_set_new(o, "tolerated", t);
 	}
+	if (granted && a->created && json_array_size(a->created) > 0)
+		json_object_set(o, "volumes_created", a->created);
 	return o;
 }
 
@@ -206,9 +221,106 @@ static int las_fpr(struct cas_worker *w, const uint8_t pub[32], char out[ARCA_FP
 	return 0;
 }
 
-/* argv, environment and files of svc with every placeholder rendered, as
- * the JSON of struct arca_config in a secret buffer. */
-static int render(struct cas_render *rr, const struct arca_service *svc, struct arca_buf *out, struct arca_errbuf *e)
+/* The key of code volume d: its secret's bytes, exactly 32 of them. */
+static int code_volume_key(struct cas_render *rr, const struct arca_volume_def *d, uint8_t key[32],
+			   struct arca_errbuf *e)
+{
+	struct arca_buf b;
+	int rc;
+
+	arca_buf_init(&b, 4096, 1);
+	rc = cas_render_lookup(rr, d->key, NULL, &b);
+	if (rc < 0)
+		rc = arca_errf(e, rc, "volume %s: its key, secret %s, cannot be loaded (%s)", d->name, d->key,
+			       arca_strerror(rc));
+	else if (b.len != ARCA_VOLUME_KEY_BYTES)
+		rc = arca_errf(e, ARCA_EINVAL, "volume %s: its key, secret %s, has %zu bytes instead of %d", d->name,
+			       d->key, b.len, ARCA_VOLUME_KEY_BYTES);
+	else
+		memcpy(key, b.p, ARCA_VOLUME_KEY_BYTES);
+	arca_buf_free(&b);
+	return rc;
+}
+
+/* Every volume svc mounts, into cfg: key, tag, read-only flag and a fresh
+ * token whose hash is kept for (session, volume). Runs in the caller's
+ * write transaction; names of data volumes given their key now are added
+ * to created. */
+static int render_volumes(struct cas_render *rr, const struct arca_service *svc, struct arca_config *cfg,
+			  json_t *created, struct arca_errbuf *e)
+{
+	struct cas_volume_rec rec;
+	uint8_t id[32];
+	int rc = 0;
+
+	if (svc->nvolumes == 0)
+		return 0;
+	cfg->volumes = calloc(svc->nvolumes, sizeof *cfg->volumes);
+	ENSURE(cfg->volumes, ARCA_ENOMEM);
+	for (size_t i = 0; i < svc->nvolumes; i++) {
+		const struct arca_volume_ref *ref = &svc->volumes[i];
+		const struct arca_volume_def *d = arca_policy_volume(rr->policy, ref->name);
+		struct arca_config_volume *cv = &cfg->volumes[cfg->nvolumes];
+
+		ENSURE_GOTO(d && strlen(ref->name) < sizeof cv->name && strlen(ref->path) < sizeof cv->path,
+			    arca_errf(e, ARCA_EINVAL, "volume %s of service %s is not declared in the policy", ref->name,
+				      svc->name),
+			    out);
+		cfg->nvolumes++;
+		memcpy(cv->name, ref->name, strlen(ref->name) + 1);
+		memcpy(cv->path, ref->path, strlen(ref->path) + 1);
+		cv->mode = d->authenticated ? 2 : 1;
+		if (arca_volume_is_code(d)) {
+			GUARD_GOTO(code_volume_key(rr, d, cv->key, e), out);
+			cv->has_tag = 1;
+			memcpy(cv->tag, d->tag, 32);
+			cv->readonly = 1;
+		} else {
+			rc = cas_store_volume_get(rr->store, rr->session, d->name, &rec);
+			if (rc == ARCA_ENOTFOUND) {
+				/* First use: the key is made here, once, and kept
+				 * across session updates. */
+				memset(&rec, 0, sizeof rec);
+				rc = arca_random(rec.key, sizeof rec.key);
+				if (rc == 0)
+					rc = cas_store_volume_put(rr->store, rr->session, d->name, &rec);
+				if (rc == 0 && json_array_append_new(created, json_string(d->name)) != 0)
+					rc = ARCA_ENOMEM;
+			}
+			if (rc == 0) {
+				memcpy(cv->key, rec.key, 32);
+				cv->has_tag = rec.has_tag;
+				memcpy(cv->tag, rec.tag, 32);
+			}
+			cas_volume_rec_wipe(&rec);
+			if (rc < 0) {
+				rc = arca_errf(e, rc, "volume %s: its stored key cannot be read or made (%s)", d->name,
+					       arca_strerror(rc));
+				goto out;
+			}
+		}
+		rc = arca_random(cv->token, sizeof cv->token);
+		if (rc == 0)
+			rc = arca_sha256(cv->token, sizeof cv->token, id);
+		if (rc == 0)
+			rc = cas_store_volume_token_add(rr->store, rr->session, d->name, id, cas_now_ms(),
+							CAS_VOLUME_TOKENS_MAX);
+		if (rc < 0) {
+			rc = arca_errf(e, rc, "volume %s: cannot store this instance's token (%s)", d->name,
+				       arca_strerror(rc));
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	arca_wipe(id, sizeof id);
+	return rc;
+}
+
+/* argv, environment, files and volumes of svc with every placeholder
+ * rendered, as the JSON of struct arca_config in a secret buffer. */
+static int render(struct cas_render *rr, const struct arca_service *svc, json_t *created, struct arca_buf *out,
+		  struct arca_errbuf *e)
 {
 	struct arca_config *cfg = calloc(1, sizeof *cfg);
 	struct arca_buf b;
@@ -250,6 +362,7 @@ static int render(struct cas_render *rr, const struct arca_service *svc, struct 
 		f->data = b.len ? arca_buf_steal(&b, NULL) : NULL;
 		cfg->nfiles++;
 	}
+	GUARD_GOTO(render_volumes(rr, svc, cfg, created, e), out);
 	rc = arca_config_encode(cfg, out);
 	if (rc < 0)
 		rc = arca_errf(e, rc, "the configuration cannot be encoded (%s)", arca_strerror(rc));
@@ -259,10 +372,17 @@ out:
 	return rc;
 }
 
+/* evaluate's answers besides a refusal code. */
+#define EVAL_GRANTED (-1)
+#define EVAL_NEED_WRITE (-2)
+
 /* Loads the session, finds the service and checks platform and
  * measurement; on success seals the rendered configuration into *box.
- * Returns the refusal code, or -1 on success. */
-static int evaluate(struct cas_req *r, struct attempt *a, struct arca_buf *box, char *why, size_t cap)
+ * Returns the refusal code, EVAL_GRANTED, or (with write 0) EVAL_NEED_WRITE
+ * when the service mounts volumes: then the caller evaluates again with
+ * write 1, in a durable write transaction that stays open on EVAL_GRANTED
+ * (a->in_write) for the caller to commit. */
+static int evaluate(struct cas_req *r, struct attempt *a, int write, struct arca_buf *box, char *why, size_t cap)
 {
 	struct cas_store *s = r->w->store;
 	struct cas_session_rec rec;
@@ -280,7 +400,7 @@ static int evaluate(struct cas_req *r, struct attempt *a, struct arca_buf *box, 
 	cas_render_init(&rr, s, a->m.session, NULL);
 	/* One snapshot: the policy and the secrets it renders belong to
 	 * the same version even when an update commits meanwhile. */
-	if (cas_store_begin_read(s) < 0) {
+	if ((write ? cas_store_begin_write(s, 1) : cas_store_begin_read(s)) < 0) {
 		snprintf(why, cap, "store unavailable");
 		code = CAS_INTERNAL;
 		goto out;
@@ -359,9 +479,14 @@ static int evaluate(struct cas_req *r, struct attempt *a, struct arca_buf *box, 
 		}
 		a->tolerated |= 1u << i;
 	}
+	if (!write && svc->nvolumes > 0) {
+		code = EVAL_NEED_WRITE;
+		goto out;
+	}
 	rr.policy = p;
-	rc = render(&rr, svc, &cfg, &e);
-	cas_store_rollback(s);
+	rc = render(&rr, svc, a->created, &cfg, &e);
+	if (!write)
+		cas_store_rollback(s);
 	if (rc < 0) {
 		snprintf(why, cap, "rendering the configuration failed: %s", e.msg[0] ? e.msg : arca_strerror(rc));
 		code = CAS_INTERNAL;
@@ -372,8 +497,13 @@ static int evaluate(struct cas_req *r, struct attempt *a, struct arca_buf *box, 
 		snprintf(why, cap, "sealing the configuration failed (%s)", arca_strerror(rc));
 		code = CAS_INTERNAL;
 	}
+	if (write && code == -1) {
+		a->in_write = 1;
+		goto keep;
+	}
 out:
 	cas_store_rollback(s);
+keep:
 	cas_render_free(&rr);
 	arca_buf_free(&cfg);
 	free(ds);
@@ -500,12 +630,21 @@ void cas_handle_attest(struct cas_req *r)
 		goto out;
 	}
 
-	code = evaluate(r, &a, &box, why, sizeof why);
+	a.created = json_array();
+	if (!a.created) {
+		refuse(r, &a, CAS_INTERNAL, "out of memory");
+		goto out;
+	}
+	code = evaluate(r, &a, 0, &box, why, sizeof why);
+	if (code == EVAL_NEED_WRITE)
+		code = evaluate(r, &a, 1, &box, why, sizeof why);
 	if (code >= 0) {
 		refuse(r, &a, (enum cas_code)code, "%s", why);
 		goto out;
 	}
 	if (arca_msg_sealed_encode(box.p, box.len, &reply) < 0) {
+		if (a.in_write)
+			cas_store_rollback(r->w->store);
 		refuse(r, &a, CAS_INTERNAL, "cannot encode the reply");
 		goto out;
 	}
@@ -520,6 +659,36 @@ void cas_handle_attest(struct cas_req *r)
 					   "memory is tolerated by the session"
 					 : "evidence verified and measurement matches";
 	ev.extra = attempt_extra(&a, 1);
+	if (a.in_write && json_array_size(a.created) > 0) {
+		/* A key was made: its record is written inside the transaction
+		 * that stores it (see the top of this file). */
+		rc = ev.extra ? cas_event(&c->events, r->w->store, &ev) : ARCA_ENOMEM;
+		if (rc < 0) {
+			cas_store_rollback(r->w->store);
+			json_decref(ev.extra);
+			refuse(r, &a, CAS_INTERNAL,
+			       "the grant that makes a volume key could not be recorded in the audit log and the store; "
+			       "no key was kept and no configuration was released");
+			goto out;
+		}
+		rc = cas_store_commit(r->w->store);
+		json_decref(ev.extra);
+		if (rc < 0) {
+			refuse(r, &a, CAS_INTERNAL,
+			       "store commit failed (%s); the grant recorded above was not made and no configuration was "
+			       "released",
+			       arca_strerror(rc));
+			goto out;
+		}
+		cas_metrics_count_attest(&c->metrics, 1, CAS_INTERNAL);
+		cas_reply(r, 200, "application/json", reply.p, reply.len);
+		goto out;
+	}
+	if (a.in_write && (rc = cas_store_commit(r->w->store)) < 0) {
+		json_decref(ev.extra);
+		refuse(r, &a, CAS_INTERNAL, "store commit of the volume tokens failed (%s)", arca_strerror(rc));
+		goto out;
+	}
 	/* grant = 1: the configuration leaves only once the grant is on disk. */
 	cas_event_then_reply(r, &ev, 1, CAS_METRIC_GRANT, 200, reply.p, reply.len);
 	json_decref(ev.extra);
@@ -528,6 +697,7 @@ out:
 	if (a.decoded)
 		arca_msg_attest_free(&a.m);
 	json_decref(a.hw_fields);
+	json_decref(a.created);
 	arca_buf_free(&box);
 	arca_buf_free(&reply);
 }

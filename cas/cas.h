@@ -59,6 +59,11 @@ enum cas_code {
 	CAS_PLATFORM_NOT_ALLOWED,
 	CAS_MEASUREMENT_MISMATCH,
 	CAS_PLATFORM_UNPROTECTED,
+	/* POST /v1/volumes/S/V/tag: two refusals with the wire code
+	 * "forbidden" but sentences of their own, and the rollback. */
+	CAS_VOLUME_TOKEN,
+	CAS_VOLUME_READONLY,
+	CAS_VOLUME_ROLLBACK,
 	CAS_INTERNAL,
 	CAS_NCODES
 };
@@ -76,6 +81,7 @@ enum cas_endpoint {
 	EP_NONCE,
 	EP_ATTEST,
 	EP_CAS_EVIDENCE,
+	EP_VOLUME_TAG,
 	EP_OTHER,
 	EP_COUNT
 };
@@ -88,6 +94,8 @@ struct cas_metrics {
 	unsigned long long requests[EP_COUNT][CAS_METRIC_STATUSES];
 	unsigned long long attest_granted;
 	unsigned long long attest_refused[CAS_NCODES];
+	unsigned long long volume_tags;      /* tags stored */
+	unsigned long long volume_rollbacks; /* 409 volume_rollback */
 };
 void cas_metrics_count_request(struct cas_metrics *m, enum cas_endpoint ep, int status);
 void cas_metrics_count_attest(struct cas_metrics *m, int granted, enum cas_code why);
@@ -260,13 +268,15 @@ int cas_body(struct cas_req *r, const uint8_t **p, size_t *n) ARCA_MUST_CHECK;
  * values given in a policy). */
 void cas_body_wipe(struct cas_req *r);
 
-/* Handlers (sessions.c, attest.c, cas_evidence.c, metrics.c). */
+/* Handlers (sessions.c, attest.c, cas_evidence.c, metrics.c, volumes.c). */
 void cas_handle_session_create(struct cas_req *r);
 void cas_handle_session_update(struct cas_req *r);
 void cas_handle_session_read(struct cas_req *r);
 void cas_handle_nonce(struct cas_req *r);
 void cas_handle_attest(struct cas_req *r);
 void cas_handle_cas_evidence(struct cas_req *r);
+/* volumes.c: POST /v1/volumes/S/V/tag; r->path_arg is "S/V/tag" decoded. */
+void cas_handle_volume_tag(struct cas_req *r);
 void cas_handle_metrics(struct cas_req *r);
 void cas_handle_healthz(struct cas_req *r);
 

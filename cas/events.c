@@ -191,7 +191,7 @@ static json_t *event_json(const struct cas_event *e)
 
 	if (!o)
 		return NULL;
-	if (strstr(e->event, "refused"))
+	if (strstr(e->event, "refused") || strcmp(e->event, "volume_rollback") == 0)
 		outcome = "refused";
 	else if (strcmp(e->event, "attest_granted") == 0)
 		outcome = "granted";

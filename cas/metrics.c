@@ -28,6 +28,7 @@ static const char *const endpoint_names[EP_COUNT] = {
 	[EP_NONCE] = "attest_nonce",
 	[EP_ATTEST] = "attest",
 	[EP_CAS_EVIDENCE] = "cas_evidence",
+	[EP_VOLUME_TAG] = "volume_tag",
 	[EP_OTHER] = "other",
 };
 
@@ -103,6 +104,15 @@ void cas_handle_metrics(struct cas_req *r)
 			       "arca_cas_audit_writes_total %llu\n",
 			       __atomic_load_n(&r->w->cas->events.records, __ATOMIC_RELAXED),
 			       __atomic_load_n(&r->w->cas->events.writes, __ATOMIC_RELAXED));
+	rc |= arca_buf_appendf(&b,
+			       "# HELP arca_cas_volume_tags_total Volume tags stored (one per commit of a data volume).\n"
+			       "# TYPE arca_cas_volume_tags_total counter\n"
+			       "arca_cas_volume_tags_total %llu\n"
+			       "# HELP arca_cas_volume_rollbacks_total Tag updates refused as rollback (volume_rollback).\n"
+			       "# TYPE arca_cas_volume_rollbacks_total counter\n"
+			       "arca_cas_volume_rollbacks_total %llu\n",
+			       __atomic_load_n(&m->volume_tags, __ATOMIC_RELAXED),
+			       __atomic_load_n(&m->volume_rollbacks, __ATOMIC_RELAXED));
 	if (sessions >= 0)
 		rc |= arca_buf_appendf(&b,
 				       "# HELP arca_cas_sessions Sessions in the store.\n"

@@ -48,6 +48,14 @@ static const struct {
 				      "no-ptrace-protection in the session), or the program has no secret memory "
 				      "(memfd_secret unavailable: root could read its memory; tolerate no-secret-memory "
 				      "in the session)."},
+	[CAS_VOLUME_TOKEN] = {"forbidden", 403,
+			      "The token does not authorize tag updates of this volume; a program gets its token when "
+			      "it attests."},
+	[CAS_VOLUME_READONLY] = {"forbidden", 403,
+				 "The volume is read-only: it is a code volume whose tag is pinned in the session."},
+	[CAS_VOLUME_ROLLBACK] = {"volume_rollback", 409,
+				 "The previous tag is not the one CAS holds for this volume: the volume was restored "
+				 "from an older copy or changed outside arca. CAS has recorded this."},
 	[CAS_INTERNAL] = {"internal", 500, "CAS could not complete the request; its log says why."},
 };
 

@@ -260,6 +260,7 @@ static int path_is(const char *path, const char *want)
 static void route(struct cas_req *r, const char *path, enum evhttp_cmd_type m, char **decoded)
 {
 	static const char sess_prefix[] = "/v1/sessions/";
+	static const char vol_prefix[] = "/v1/volumes/";
 
 	if (path_is(path, "/healthz") && m == EVHTTP_REQ_GET) {
 		r->ep = EP_HEALTHZ;
@@ -288,6 +289,15 @@ static void route(struct cas_req *r, const char *path, enum evhttp_cmd_type m, c
 	} else if (path_is(path, "/v1/attest") && m == EVHTTP_REQ_POST) {
 		r->ep = EP_ATTEST;
 		cas_handle_attest(r);
+	} else if (strncmp(path, vol_prefix, sizeof vol_prefix - 1) == 0 && m == EVHTTP_REQ_POST) {
+		size_t len = 0;
+		r->ep = EP_VOLUME_TAG;
+		/* Session names may hold '/', raw or as %2F: the handler splits
+		 * the decoded "S/V/tag" at its last two slashes (a volume name
+		 * has none). */
+		*decoded = evhttp_uridecode(path + sizeof vol_prefix - 1, 0, &len);
+		r->path_arg = *decoded && strlen(*decoded) == len ? *decoded : "";
+		cas_handle_volume_tag(r);
 	} else if (path_is(path, "/v1/cas/evidence") && m == EVHTTP_REQ_GET) {
 		r->ep = EP_CAS_EVIDENCE;
 		cas_handle_cas_evidence(r);

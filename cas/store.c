@@ -5,6 +5,9 @@
  *            || u32 yaml_len || yaml
  *   secret:  u8 version(1) || u8 kind || params(32) || u32 len || value
  *   meta "audit-head": u8 version(1) || u64 seq || hash(32)
+ *   volume:  u8 version(1) || key(32) || u8 has_tag || tag(32)
+ *   volume token: u8 version(1) || u64 created_ms; the row's id column is
+ *            SHA-256 of the token and is part of the associated data
  * Associated data: "arca-cas/v1/<table>" NUL key NUL … so that no record
  * opens under another name, another session or another hash. */
 #include "store.h"
@@ -32,6 +35,11 @@ enum {
 	ST_NONCE_PURGE,
 	ST_META_GET,
 	ST_META_PUT,
+	ST_VOL_GET,
+	ST_VOL_PUT,
+	ST_TOK_ADD,
+	ST_TOK_TRIM,
+	ST_TOK_LIST,
 	ST_COUNT
 };
 
@@ -49,6 +57,13 @@ static const char *const sql_text[ST_COUNT] = {
 	[ST_NONCE_PURGE] = "DELETE FROM nonces WHERE expiry <= ?1",
 	[ST_META_GET] = "SELECT v FROM meta WHERE k = ?1",
 	[ST_META_PUT] = "INSERT OR REPLACE INTO meta(k, v) VALUES (?1, ?2)",
+	[ST_VOL_GET] = "SELECT record FROM volumes WHERE session = ?1 AND name = ?2",
+	[ST_VOL_PUT] = "INSERT OR REPLACE INTO volumes(session, name, record) VALUES (?1, ?2, ?3)",
+	[ST_TOK_ADD] = "INSERT INTO volume_tokens(session, volume, id, record) VALUES (?1, ?2, ?3, ?4)",
+	[ST_TOK_TRIM] = "DELETE FROM volume_tokens WHERE session = ?1 AND volume = ?2 AND seq NOT IN"
+			" (SELECT seq FROM volume_tokens WHERE session = ?1 AND volume = ?2 ORDER BY seq DESC LIMIT ?3)",
+	[ST_TOK_LIST] = "SELECT id, record FROM volume_tokens WHERE session = ?1 AND volume = ?2 ORDER BY seq DESC"
+			" LIMIT ?3",
 };
 
 static const char schema[] =
@@ -57,7 +72,12 @@ static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS secrets (session TEXT NOT NULL, name TEXT NOT NULL, record BLOB NOT NULL,"
 	" PRIMARY KEY (session, name));"
 	"CREATE TABLE IF NOT EXISTS nonces (nonce BLOB PRIMARY KEY, expiry INTEGER NOT NULL) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces(expiry);";
+	"CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces(expiry);"
+	"CREATE TABLE IF NOT EXISTS volumes (session TEXT NOT NULL, name TEXT NOT NULL, record BLOB NOT NULL,"
+	" PRIMARY KEY (session, name));"
+	"CREATE TABLE IF NOT EXISTS volume_tokens (seq INTEGER PRIMARY KEY AUTOINCREMENT, session TEXT NOT NULL,"
+	" volume TEXT NOT NULL, id BLOB NOT NULL, record BLOB NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS volume_tokens_sv ON volume_tokens(session, volume, seq);";
 
 /* A fixed plaintext sealed once per store: opening it at start tells a
  * wrong master key apart from a damaged record. */
@@ -778,6 +798,173 @@ int cas_store_audit_head_put(struct cas_store *s, uint64_t seq, const uint8_t ha
 	GUARD_GOTO(arca_buf_append(&pt, hash, 32), out_pt);
 	rc = seal_put(s, ST_META_PUT, "meta", AUDIT_HEAD_KEY, NULL, &pt);
 out_pt:
+	arca_buf_free(&pt);
+	return rc;
+}
+
+/* ---- volumes ---- */
+
+void cas_volume_rec_wipe(struct cas_volume_rec *r)
+{
+	arca_wipe(r, sizeof *r);
+}
+
+int cas_store_volume_get(struct cas_store *s, const char *session, const char *volume, struct cas_volume_rec *out)
+{
+	struct arca_buf aad, pt;
+	struct arca_cur c;
+	sqlite3_stmt *st = stmt(s, ST_VOL_GET);
+	uint8_t v, has;
+	int rc, step;
+
+	memset(out, 0, sizeof *out);
+	sqlite3_bind_text(st, 1, session, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, volume, -1, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	if (step != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return step == SQLITE_DONE ? ARCA_ENOTFOUND : ARCA_EIO;
+	}
+	rc = make_aad(&aad, "volumes", session, volume, NULL);
+	if (rc == 0)
+		rc = unseal(s, &aad, sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0), &pt);
+	sqlite3_reset(st);
+	arca_buf_free(&aad);
+	if (rc < 0)
+		return rc;
+	arca_cur_init(&c, pt.p, pt.len);
+	GUARD_GOTO(arca_cur_u8(&c, &v), out);
+	ENSURE_GOTO(v == 1, ARCA_EPARSE, out);
+	GUARD_GOTO(arca_cur_copy(&c, out->key, sizeof out->key), out);
+	GUARD_GOTO(arca_cur_u8(&c, &has), out);
+	ENSURE_GOTO(has <= 1, ARCA_EPARSE, out);
+	out->has_tag = has;
+	GUARD_GOTO(arca_cur_copy(&c, out->tag, sizeof out->tag), out);
+	ENSURE_GOTO(arca_cur_left(&c) == 0, ARCA_EPARSE, out);
+out:
+	if (rc < 0)
+		cas_volume_rec_wipe(out);
+	arca_buf_free(&pt);
+	return rc;
+}
+
+int cas_store_volume_put(struct cas_store *s, const char *session, const char *volume, const struct cas_volume_rec *r)
+{
+	struct arca_buf pt;
+	uint8_t v = 1, has = r->has_tag ? 1 : 0;
+	int rc;
+
+	ENSURE(s->in_txn, ARCA_EINVAL);
+	arca_buf_init(&pt, 128, 1);
+	GUARD_GOTO(arca_buf_append(&pt, &v, 1), out);
+	GUARD_GOTO(arca_buf_append(&pt, r->key, sizeof r->key), out);
+	GUARD_GOTO(arca_buf_append(&pt, &has, 1), out);
+	GUARD_GOTO(arca_buf_append(&pt, r->tag, sizeof r->tag), out);
+	rc = seal_put(s, ST_VOL_PUT, "volumes", session, volume, &pt);
+out:
+	arca_buf_free(&pt);
+	return rc;
+}
+
+int cas_store_volume_tag_swap(struct cas_store *s, const char *session, const char *volume, int has_previous,
+			      const uint8_t previous[32], const uint8_t tag[32], struct cas_volume_rec *held)
+{
+	int same;
+
+	ENSURE(s->in_txn, ARCA_EINVAL);
+	GUARD(cas_store_volume_get(s, session, volume, held));
+	/* Absent on both sides, or present on both and equal. */
+	same = (held->has_tag == 0 && !has_previous) ||
+	       (held->has_tag && has_previous && arca_ct_eq(held->tag, previous, 32));
+	if (!same)
+		return ARCA_ESTALE;
+	held->has_tag = 1;
+	memcpy(held->tag, tag, 32);
+	return cas_store_volume_put(s, session, volume, held);
+}
+
+int cas_store_volume_token_add(struct cas_store *s, const char *session, const char *volume, const uint8_t id[32],
+			       int64_t now_ms, unsigned keep)
+{
+	struct arca_buf aad, pt, ct;
+	sqlite3_stmt *st;
+	uint8_t v = 1;
+	int rc, step;
+
+	ENSURE(s->in_txn && keep > 0 && keep <= CAS_VOLUME_TOKENS_MAX, ARCA_EINVAL);
+	arca_buf_init(&pt, 32, 0);
+	GUARD_GOTO(arca_buf_append(&pt, &v, 1), out_pt);
+	GUARD_GOTO(arca_buf_u64le(&pt, (uint64_t)now_ms), out_pt);
+	GUARD_GOTO(make_aad(&aad, "volume_tokens", session, volume, id), out_aad);
+	GUARD_GOTO(seal(s, &aad, &pt, &ct), out_aad);
+	st = stmt(s, ST_TOK_ADD);
+	sqlite3_bind_text(st, 1, session, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, volume, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 3, id, 32, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 4, ct.p, (int)ct.len, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	sqlite3_reset(st);
+	arca_buf_free(&ct);
+	ENSURE_GOTO(step == SQLITE_DONE, ARCA_EIO, out_aad);
+	/* The oldest beyond keep go: instances attested long ago and replaced
+	 * since lose their right to record tags, the newest keep theirs. */
+	st = stmt(s, ST_TOK_TRIM);
+	sqlite3_bind_text(st, 1, session, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, volume, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)keep);
+	step = sqlite3_step(st);
+	sqlite3_reset(st);
+	rc = step == SQLITE_DONE ? 0 : ARCA_EIO;
+out_aad:
+	arca_buf_free(&aad);
+out_pt:
+	arca_buf_free(&pt);
+	return rc;
+}
+
+int cas_store_volume_token_find(struct cas_store *s, const char *session, const char *volume, const uint8_t id[32])
+{
+	struct arca_buf aad, pt, match;
+	sqlite3_stmt *st = stmt(s, ST_TOK_LIST);
+	int found = 0, rc, step;
+
+	arca_buf_init(&match, 4096, 0);
+	sqlite3_bind_text(st, 1, session, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, volume, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, CAS_VOLUME_TOKENS_MAX);
+	/* Every row is compared, in constant time, whether or not one matched
+	 * already: how long this takes says nothing about which id is kept. */
+	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		const void *rid = sqlite3_column_blob(st, 0);
+		int eq;
+		if (sqlite3_column_bytes(st, 0) != 32 || rid == NULL)
+			continue;
+		eq = arca_ct_eq(rid, id, 32);
+		if (eq && !found) {
+			found = 1;
+			if (arca_buf_append(&match, sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1)) < 0)
+				found = -1;
+		}
+	}
+	sqlite3_reset(st);
+	if (step != SQLITE_DONE || found < 0) {
+		arca_buf_free(&match);
+		return ARCA_EIO;
+	}
+	if (!found) {
+		arca_buf_free(&match);
+		return ARCA_ENOTFOUND;
+	}
+	/* The id is only an index; the sealed record proves that CAS itself
+	 * stored this id for this session and volume. */
+	rc = make_aad(&aad, "volume_tokens", session, volume, id);
+	if (rc == 0)
+		rc = unseal(s, &aad, match.p, match.len, &pt);
+	arca_buf_free(&aad);
+	arca_buf_free(&match);
+	if (rc < 0)
+		return rc;
+	rc = pt.len == 9 && pt.p[0] == 1 ? 0 : ARCA_EPARSE;
 	arca_buf_free(&pt);
 	return rc;
 }

@@ -12,6 +12,9 @@
  * column, so a record copied to another row, or a hash edited beside it,
  * does not open (ARCA_ECRYPTO).
  *
+ * Volumes keep the key and last tag of each data volume and the tokens
+ * of attested instances (see below).
+ *
  * Records returned to the caller are the caller's: free them with the
  * matching _free, which wipes what may be secret. */
 #ifndef CAS_STORE_H
@@ -109,6 +112,40 @@ int cas_store_nonce_purge(struct cas_store *s, int64_t now_ms, long long *purged
  * set (an operator accepted a log that does not reach the old head). */
 int cas_store_audit_head_get(struct cas_store *s, uint64_t *seq, uint8_t hash[static 32]) ARCA_MUST_CHECK;
 int cas_store_audit_head_put(struct cas_store *s, uint64_t seq, const uint8_t hash[static 32], int reset) ARCA_MUST_CHECK;
+
+/* Volumes (docs/VOLUMES.md "Freshness"). A data volume's record holds the
+ * key CAS generated for it and the tag of its last commit, per (session,
+ * volume name), and outlives session updates. A code volume has no record:
+ * its key and tag are in the policy. get: ARCA_ENOTFOUND when there is no
+ * record. put and tag_swap need a write transaction. */
+struct cas_volume_rec {
+	uint8_t key[32];
+	int has_tag;
+	uint8_t tag[32];
+};
+void cas_volume_rec_wipe(struct cas_volume_rec *r);
+int cas_store_volume_get(struct cas_store *s, const char *session, const char *volume,
+			 struct cas_volume_rec *out) ARCA_MUST_CHECK;
+int cas_store_volume_put(struct cas_store *s, const char *session, const char *volume,
+			 const struct cas_volume_rec *r) ARCA_MUST_CHECK;
+/* Compare and swap of the tag: stores tag when previous is what the record
+ * holds (has_previous 0: it holds none). ARCA_ESTALE when it is not (held
+ * then says what the record holds), ARCA_ENOTFOUND without a record. held
+ * is filled in every case it could be read; wipe it (it has the key). */
+int cas_store_volume_tag_swap(struct cas_store *s, const char *session, const char *volume, int has_previous,
+			      const uint8_t previous[32], const uint8_t tag[32],
+			      struct cas_volume_rec *held) ARCA_MUST_CHECK;
+
+/* Tokens that let an attested instance record tags of one volume: id is
+ * SHA-256 of the token (the token itself never reaches the store). add
+ * (in a write transaction) keeps the newest keep ids of (session, volume)
+ * and drops older ones; find compares id with every kept one in constant
+ * time: 0 when kept, ARCA_ENOTFOUND when not. */
+#define CAS_VOLUME_TOKENS_MAX 64
+int cas_store_volume_token_add(struct cas_store *s, const char *session, const char *volume, const uint8_t id[32],
+			       int64_t now_ms, unsigned keep) ARCA_MUST_CHECK;
+int cas_store_volume_token_find(struct cas_store *s, const char *session, const char *volume,
+				const uint8_t id[32]) ARCA_MUST_CHECK;
 
 /* Unix time in milliseconds (wall clock: nonces may outlive a restart). */
 int64_t cas_now_ms(void);

@@ -1,5 +1,6 @@
 /* attest_client.c: nonce, ephemeral key, evidence, attest, and the sealed
- * configuration opened with the ephemeral key (attest_client.h). */
+ * configuration opened with the ephemeral key; the volume tag call
+ * (attest_client.h). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +10,9 @@
 #include "arca/buf.h"
 #include "arca/crypto.h"
 #include "arca/evidence_hw.h"
+#include "arca/encode.h"
 #include "arca/http.h"
+#include "arca/policy.h"
 
 #define NONCE_RESP_MAX 4096
 /* base64 of a box holding the largest configuration, plus JSON. */
@@ -136,5 +139,83 @@ out:
 	arca_buf_free(&body);
 	arca_buf_free(&box);
 	arca_buf_free(&plain);
+	return rc;
+}
+
+/* ---- volume tags ---- */
+
+#define VOLTAG_RESP_MAX 4096
+
+static int volume_name_ok(const char *v)
+{
+	return arca_name_valid(v) && strchr(v, '/') == NULL && strcmp(v, ".") != 0 && strcmp(v, "..") != 0;
+}
+
+int arca_cas_volume_tag(struct arca_http *h, const char *session, const char *volume,
+			const struct arca_msg_voltag *m, struct arca_errbuf *e)
+{
+	struct arca_buf body, resp;
+	char path[2 * ARCA_NAME_MAX + 32], hex[65], want[80], code[64] = "", detail[256] = "";
+	int status = 0, rc, n;
+
+	if (h == NULL || m == NULL || session == NULL || volume == NULL)
+		return arca_errf(e, ARCA_EINVAL, "volume tag: missing argument");
+	if (!arca_name_valid(session) || !volume_name_ok(volume))
+		return arca_errf(e, ARCA_EINVAL, "volume tag: the session or volume name is not a name arca accepts "
+						 "([A-Za-z0-9_.~/-], no '/' in a volume name)");
+	n = snprintf(path, sizeof path, "/v1/volumes/%s/%s/tag", session, volume);
+	if (n < 0 || (size_t)n >= sizeof path)
+		return arca_errf(e, ARCA_EINVAL, "volume tag: names too long");
+	/* The body holds the token: a secret buffer, wiped when freed. */
+	arca_buf_init(&body, 4096, 1);
+	arca_buf_init(&resp, VOLTAG_RESP_MAX, 0);
+	rc = arca_msg_voltag_encode(m, &body);
+	if (rc < 0) {
+		rc = arca_errf(e, ARCA_EINVAL, "volume tag: cannot encode the request (%s)", arca_strerror(rc));
+		goto out;
+	}
+	rc = arca_http_request(h, "POST", path, body.p, body.len, &status, &resp, e);
+	if (rc < 0) {
+		if (e != NULL)
+			wrapf(e, ARCA_ENET, "recording the tag of volume %s of session %s at CAS failed", volume,
+			      session);
+		rc = ARCA_ENET;
+		goto out;
+	}
+	if (status == 200) {
+		/* CAS answers exactly {"tag":"<the tag stored>"}. */
+		arca_hex_encode(m->tag, 32, hex);
+		n = snprintf(want, sizeof want, "{\"tag\":\"%s\"}", hex);
+		if (n > 0 && resp.len == (size_t)n && memcmp(resp.p, want, (size_t)n) == 0) {
+			rc = 0;
+		} else {
+			rc = arca_errf(e, ARCA_ENET,
+				       "CAS answered the tag of volume %s of session %s with 200 but not with the tag "
+				       "sent; the tag is not known to be stored",
+				       volume, session);
+		}
+		goto out;
+	}
+	if (arca_msg_error_decode(resp.p, resp.len, code, detail) < 0) {
+		rc = arca_errf(e, ARCA_ENET, "CAS answered HTTP %d to the tag of volume %s of session %s without an "
+					     "error code",
+			       status, volume, session);
+		goto out;
+	}
+	if (status == 409 && strcmp(code, "volume_rollback") == 0)
+		rc = arca_errf(e, ARCA_ESTALE,
+			       "CAS refused the tag of volume %s of session %s as a rollback: the tag it holds is not "
+			       "the previous one, so the volume was restored from an older copy or changed outside arca "
+			       "(CAS has recorded it in its audit log)",
+			       volume, session);
+	else if (status == 403)
+		rc = arca_errf(e, ARCA_EDENIED, "CAS refused to record the tag of volume %s of session %s: %s (%s)", volume,
+			       session, detail, code);
+	else
+		rc = arca_errf(e, ARCA_ENET, "CAS answered HTTP %d to the tag of volume %s of session %s: %s (%s)",
+			       status, volume, session, detail, code);
+out:
+	arca_buf_free(&body);
+	arca_buf_free(&resp);
 	return rc;
 }

@@ -49,7 +49,10 @@
  *   (0x20..0x7e), 1..4096 characters; a binary value is hex, 1..4096 bytes;
  *   common_name (1..64 characters) and dns (host names, '*.' allowed as the
  *   first label) are optional for x509;
- * - a volume's mode defaults to encrypted, the stronger protection;
+ * - a volume's mode defaults to encrypted, the stronger protection; a
+ *   volume with key (a binary secret of exactly 32 bytes) and tag (64
+ *   lower-case hex digits, as arca fs seal prints it) is a code volume,
+ *   read-only to programs; one of the two without the other is refused;
  * - environment names are [A-Za-z_][A-Za-z0-9_]*, at most 255 characters;
  * - file and volume paths are absolute, normalised (no empty, "." or ".."
  *   segment, no trailing '/') and at most 4095 bytes, so one file has one
@@ -57,6 +60,7 @@
  * - placeholders are substituted in command, environment values and file
  *   contents only; "$$arca:" in a path or common_name is refused;
  * - at most 1024 secrets (each given value takes its own guarded mapping);
+ *   a service mounts at most 256 volumes (what a configuration carries);
  * - nesting deeper than 16 levels is refused before loading. */
 #include <stdarg.h>
 #include <stdio.h>
@@ -77,6 +81,8 @@
 #define CN_MAX 64
 /* each given value lives in its own guarded secret mapping */
 #define MAX_SECRETS 1024
+/* what one configuration carries (lib/proto.c) */
+#define MAX_SERVICE_VOLUMES 256
 
 /* ---- diagnostics ---- */
 
@@ -1123,8 +1129,63 @@ static void parse_secrets(struct pctx *c, yaml_node_t *n)
 	dup_check(c, c->sidx, c->nsidx, "secret");
 }
 
+/* A code volume's key: a declared binary secret of exactly the volume key's
+ * size (a given value of 32 bytes, or size: 32 to have CAS generate it). */
+static void parse_volume_key(struct pctx *c, struct arca_volume_def *vd, const yaml_node_t *kn)
+{
+	struct shown sh;
+	size_t l;
+	const char *v = get_str(c, kn, "the key of a volume", &l);
+	if (!v)
+		return;
+	const char *why = name_problem(v, l, 0);
+	if (why) {
+		AT(c, kn, "key of volume '%s' must name a secret; '%s' %s", vd->name, show(&sh, v, l), why);
+		return;
+	}
+	char *nm = dupn(c, v, l);
+	if (!nm)
+		return;
+	const struct named *nd = named_find(c->sidx, c->nsidx, nm);
+	const struct arca_secret_def *sd = nd ? &c->p->secrets[nd->idx] : NULL;
+	if (!sd)
+		AT(c, kn, "key of volume '%s' names secret '%s', which is not declared; add it under secrets: as "
+			  "{name: %s, kind: binary, value: \"<64 hex>\"} (the key arca fs seal used) or fix the name",
+		   vd->name, show(&sh, v, l), show(&sh, v, l));
+	else if (sd->kind && sd->kind != ARCA_SECRET_BINARY)
+		AT(c, kn, "key of volume '%s' names secret '%s' of kind %s; a volume key must be a secret of kind "
+			  "binary with 32 bytes",
+		   vd->name, sd->name, kind_names[sd->kind]);
+	else if (sd->kind && sd->size != ARCA_VOLUME_KEY_BYTES)
+		AT(c, kn, "key of volume '%s' names secret '%s' of %zu bytes; a volume key is exactly %d bytes "
+			  "(value: 64 hex digits, or size: %d)",
+		   vd->name, sd->name, sd->size, ARCA_VOLUME_KEY_BYTES, ARCA_VOLUME_KEY_BYTES);
+	vd->key = nm;
+}
+
+/* A code volume's pinned tag: the 64 lower-case hex digits arca fs seal
+ * prints (the form CAS keeps and compares). */
+static void parse_volume_tag(struct pctx *c, struct arca_volume_def *vd, const yaml_node_t *tn)
+{
+	size_t l, got = 0, i = 0;
+	const char *v = get_str(c, tn, "the tag of a volume", &l);
+	if (!v)
+		return;
+	while (i < l && ((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f')))
+		i++;
+	if (l != 64 || i != l || arca_hex_decode(v, l, vd->tag, sizeof vd->tag, &got) < 0 || got != 32) {
+		AT(c, tn, "tag of volume '%s' must be the 64 lower-case hex digits arca fs seal printed, e.g. "
+			  "tag: \"9f86...\"",
+		   vd->name);
+		return;
+	}
+	vd->has_tag = 1;
+}
+
 static void parse_volumes(struct pctx *c, yaml_node_t *n)
 {
+	static const char keys[] = "name, mode, key, tag";
+	enum { NAME, MODE, KEY, TAG };
 	if (!is_seq(n)) {
 		AT(c, n, "volumes must be a list, e.g. volumes: [{name: data, mode: encrypted}], not %s", what_is(n));
 		return;
@@ -1139,21 +1200,22 @@ static void parse_volumes(struct pctx *c, yaml_node_t *n)
 	}
 	for (size_t i = 0; i < cnt && !c->oom; i++) {
 		yaml_node_t *it = node(c, n->data.sequence.items.start[i]);
-		struct field f[] = {{"name", 0, 0}, {"mode", 0, 0}};
+		struct field f[] = {{"name", 0, 0}, {"mode", 0, 0}, {"key", 0, 0}, {"tag", 0, 0}};
 		struct shown sh;
 		size_t l;
 		const char *v;
-		if (!it || get_fields(c, it, f, 2, "a volume", "name, mode") < 0)
+		if (!it || get_fields(c, it, f, 4, "a volume", keys) < 0)
 			continue;
-		if (!f[0].v) {
+		if (!f[NAME].v) {
 			AT(c, it, "this volume has no name; add name: (A-Z a-z 0-9 _ . ~ -)");
 			continue;
 		}
-		if (!(v = get_str(c, f[0].v, "the name of a volume", &l)))
+		if (!(v = get_str(c, f[NAME].v, "the name of a volume", &l)))
 			continue;
 		const char *why = name_problem(v, l, 0);
 		if (why) {
-			AT(c, f[0].v, "the volume name '%s' %s; use 1 to 128 of A-Z a-z 0-9 _ . ~ -", show(&sh, v, l), why);
+			AT(c, f[NAME].v, "the volume name '%s' %s; use 1 to 128 of A-Z a-z 0-9 _ . ~ -", show(&sh, v, l),
+			   why);
 			continue;
 		}
 		struct arca_volume_def *vd = &p->volumes[p->nvolumes];
@@ -1162,13 +1224,29 @@ static void parse_volumes(struct pctx *c, yaml_node_t *n)
 		vd->line = (int)it->start_mark.line + 1;
 		vd->col = (int)it->start_mark.column + 1;
 		p->nvolumes++;
-		if (f[1].v && (v = get_str(c, f[1].v, "mode", &l))) {
+		if (f[MODE].v && (v = get_str(c, f[MODE].v, "mode", &l))) {
 			if (l == 13 && !memcmp(v, "authenticated", 13))
 				vd->authenticated = 1;
 			else if (!(l == 9 && !memcmp(v, "encrypted", 9)))
-				AT(c, f[1].v, "volume '%s' has unknown mode '%s'; use encrypted or authenticated",
+				AT(c, f[MODE].v, "volume '%s' has unknown mode '%s'; use encrypted or authenticated",
 				   vd->name, show(&sh, v, l));
 		}
+		/* key and tag together make a code volume (sealed by its owner);
+		 * one without the other is a mistake, not a data volume. */
+		if (f[KEY].v && !f[TAG].v)
+			AT(c, f[KEY].k, "volume '%s' has a key but no tag; a volume with a key is a code volume sealed "
+					"with arca fs seal: add tag: \"<64 hex>\" (the tag arca fs seal printed), or "
+					"remove key to make it a data volume whose key CAS generates",
+			   vd->name);
+		else if (f[TAG].v && !f[KEY].v)
+			AT(c, f[TAG].k, "volume '%s' has a tag but no key; a code volume needs both: add key: naming "
+					"the binary secret (32 bytes) it was sealed with, or remove tag to make it a "
+					"data volume",
+			   vd->name);
+		if (f[KEY].v)
+			parse_volume_key(c, vd, f[KEY].v);
+		if (f[TAG].v)
+			parse_volume_tag(c, vd, f[TAG].v);
 	}
 	for (size_t i = 0; i < p->nvolumes; i++)
 		c->vidx[i] = (struct named){p->volumes[i].name, p->volumes[i].line, p->volumes[i].col, i};
@@ -1716,6 +1794,11 @@ static void parse_service_volumes(struct pctx *c, struct arca_service *sv, yaml_
 		return;
 	}
 	size_t cnt = seq_len(n);
+	if (cnt > MAX_SERVICE_VOLUMES) {
+		AT(c, n, "service '%s' mounts %zu volumes, more than the limit of %d", sv->name, cnt,
+		   MAX_SERVICE_VOLUMES);
+		return;
+	}
 	sv->volumes = calloc(cnt ? cnt : 1, sizeof *sv->volumes);
 	struct named *byname = calloc(cnt ? cnt : 1, sizeof *byname);
 	struct named *bypath = calloc(cnt ? cnt : 1, sizeof *bypath);
@@ -2030,8 +2113,10 @@ void arca_policy_free(struct arca_policy *p)
 	for (size_t i = 0; i < p->nsecrets; i++)
 		free_secret(&p->secrets[i]);
 	free(p->secrets);
-	for (size_t i = 0; i < p->nvolumes; i++)
+	for (size_t i = 0; i < p->nvolumes; i++) {
 		free(p->volumes[i].name);
+		free(p->volumes[i].key);
+	}
 	free(p->volumes);
 	free_strv(p->tolerate, p->ntolerate);
 	arca_wipe(p, sizeof *p);
@@ -2055,5 +2140,15 @@ const struct arca_secret_def *arca_policy_secret(const struct arca_policy *p, co
 	for (size_t i = 0; i < p->nsecrets; i++)
 		if (p->secrets[i].name && strcmp(p->secrets[i].name, name) == 0)
 			return &p->secrets[i];
+	return NULL;
+}
+
+const struct arca_volume_def *arca_policy_volume(const struct arca_policy *p, const char *name)
+{
+	if (!p || !name)
+		return NULL;
+	for (size_t i = 0; i < p->nvolumes; i++)
+		if (p->volumes[i].name && strcmp(p->volumes[i].name, name) == 0)
+			return &p->volumes[i];
 	return NULL;
 }

@@ -20,7 +20,10 @@
  *    "tolerate":    [WORD, ...],                             sorted
  *    "version":     1,
  *    "volumes":     [{"mode": "encrypted" | "authenticated",
- *                     "name": NAME}, ...]}                   sorted by name
+ *                     "name": NAME,
+ *                     "key": NAME, "tag": "<64 lower-case hex>"}, ...]}
+ *                                                            sorted by name; key and tag
+ *                                                            only for a code volume
  *
  *   SECRET  = {"common_name": null | STRING,                 x509 only
  *              "dns":         null | [HOST, ...],            x509: list as given; others null
@@ -52,6 +55,8 @@
  *              "mrenclave": null | HEX(32), "mrsigner": null | HEX(32)}
  *   HEX(n)  = 2n lower-case hex digits; STATUS = Intel's spelling ("UpToDate")
  *
+ * Code volumes (key and tag) came later too: a volume without them has the
+ * shape it had before, so older sessions keep their hashes.
  * The hardware constraints came after the first sessions were stored: a
  * policy without them has exactly the canonical form, and so the hash, it
  * had before they existed (version stays 1), and one with them cannot hash
@@ -374,6 +379,12 @@ json_t *arca_policy_to_json(const struct arca_policy *p, int redact)
 		if (append(a, vo) < 0 || set(vo, "name", str(v->name)) < 0 ||
 		    set(vo, "mode", json_string(v->authenticated ? "authenticated" : "encrypted")) < 0)
 			goto fail;
+		if (arca_volume_is_code(v)) {
+			char tag[65];
+			arca_hex_encode(v->tag, 32, tag);
+			if (set(vo, "key", str(v->key)) < 0 || set(vo, "tag", json_string(tag)) < 0)
+				goto fail;
+		}
 	}
 	free(ix);
 	ix = NULL;

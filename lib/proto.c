@@ -25,6 +25,9 @@
 #define CONFIG_MAX_FILES 1024
 #define CONFIG_MAX_STRING (128u << 10)
 #define CONFIG_MAX_PATH 4095
+#define CONFIG_MAX_VOLUMES 256
+#define VOL_KEY_LEN 32
+#define VOL_TAG_LEN 32
 
 #define NONCE_MAX_EXPIRES 86400
 
@@ -252,6 +255,65 @@ static int code_valid(const char *s, size_t len)
 		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
 			return 0;
 	return 1;
+}
+
+/* A volume's name: a name of design.md without '/' (the pair "S/V" names
+ * a volume in URLs, as it names a service in evidence), never "." or "..". */
+static int volume_name_valid(const char *s, size_t len)
+{
+	if (len == 0 || len > ARCA_NAME_MAX || memchr(s, '/', len) != NULL || !arca_name_valid(s))
+		return 0;
+	return !(len == 1 && s[0] == '.') && !(len == 2 && s[0] == '.' && s[1] == '.');
+}
+
+/* Absolute and normalised, as the policy requires of volume paths: no
+ * empty, "." or ".." segment, no trailing '/', not "/" itself. */
+static int vol_path_valid(const char *s, size_t n)
+{
+	size_t a, b, seg;
+
+	if (n < 2 || n > CONFIG_MAX_PATH || s[0] != '/' || memchr(s, 0, n) != NULL)
+		return 0;
+	for (a = 1; a <= n; a = b + 1) {
+		for (b = a; b < n && s[b] != '/'; b++)
+			;
+		seg = b - a;
+		if (seg == 0 || (seg == 1 && s[a] == '.') || (seg == 2 && s[a] == '.' && s[a + 1] == '.'))
+			return 0;
+	}
+	return 1;
+}
+
+/* A volume tag on the wire: exactly 64 lower-case hex digits (the one
+ * spelling CAS keeps and compares). */
+static int tag_parse(const char *s, size_t len, uint8_t out[VOL_TAG_LEN])
+{
+	size_t i, got = 0;
+
+	if (len != 2 * VOL_TAG_LEN)
+		return ARCA_EPARSE;
+	for (i = 0; i < len; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return ARCA_EPARSE;
+	if (arca_hex_decode(s, len, out, VOL_TAG_LEN, &got) < 0 || got != VOL_TAG_LEN)
+		return ARCA_EPARSE;
+	return 0;
+}
+
+/* A tag field: 64 lower-case hex digits, or null where allow_null. */
+static int get_tag(json_t *o, const char *what, const char *key, int allow_null, int *has, uint8_t out[VOL_TAG_LEN],
+		   struct arca_errbuf *e)
+{
+	json_t *v = json_object_get(o, key);
+
+	*has = 0;
+	if (allow_null && json_is_null(v))
+		return 0;
+	if (!json_is_string(v) || tag_parse(json_string_value(v), json_string_length(v), out) < 0)
+		return arca_errf(e, ARCA_EPARSE, "%s: \"%s\" must be 64 lower-case hex digits%s", what, key,
+				 allow_null ? " or null" : "");
+	*has = 1;
+	return 0;
 }
 
 int arca_report_data(const uint8_t nonce[32], const uint8_t pub[32], const char *session, const char *service,
@@ -607,6 +669,20 @@ static int config_check(const struct arca_config *c)
 		    (f->data == NULL && f->len > 0) || f->len > ARCA_MAX_CONFIG)
 			return ARCA_EINVAL;
 	}
+	if (c->nvolumes > CONFIG_MAX_VOLUMES || (c->nvolumes > 0 && c->volumes == NULL))
+		return ARCA_EINVAL;
+	for (i = 0; i < c->nvolumes; i++) {
+		const struct arca_config_volume *v = &c->volumes[i];
+		size_t nl = strnlen(v->name, sizeof v->name), pl = strnlen(v->path, sizeof v->path);
+
+		if (nl == sizeof v->name || pl == sizeof v->path || !volume_name_valid(v->name, nl) ||
+		    !vol_path_valid(v->path, pl) || (v->mode != 1 && v->mode != 2) || (v->has_tag != 0 && v->has_tag != 1) ||
+		    (v->readonly != 0 && v->readonly != 1) || (v->readonly && !v->has_tag))
+			return ARCA_EINVAL;
+		for (len = 0; len < i; len++)
+			if (strcmp(c->volumes[len].name, v->name) == 0 || strcmp(c->volumes[len].path, v->path) == 0)
+				return ARCA_EINVAL;
+	}
 	return 0;
 }
 
@@ -648,9 +724,45 @@ done:
 	return rc;
 }
 
+/* One volume of a configuration; the key and token are secret, so every
+ * copy of their text is wiped with the tree. */
+static int volume_json(const struct arca_config_volume *v, json_t *vols)
+{
+	char key[ARCA_B64_LEN(VOL_KEY_LEN)], token[ARCA_B64_LEN(32)], tag[2 * VOL_TAG_LEN + 1];
+	json_t *o = NULL, *x;
+	int rc;
+
+	arca_b64_encode(v->key, VOL_KEY_LEN, key);
+	arca_b64_encode(v->token, sizeof v->token, token);
+	arca_hex_encode(v->tag, VOL_TAG_LEN, tag);
+	o = json_object();
+	ENSURE_GOTO(o != NULL, ARCA_ENOMEM, done);
+	x = json_string(v->name);
+	ENSURE_GOTO(x != NULL && json_object_set_new(o, "name", x) == 0, ARCA_ENOMEM, done);
+	x = json_string(v->path);
+	ENSURE_GOTO(x != NULL && json_object_set_new(o, "path", x) == 0, ARCA_EINVAL, done);
+	x = json_string(v->mode == 2 ? "authenticated" : "encrypted");
+	ENSURE_GOTO(x != NULL && json_object_set_new(o, "mode", x) == 0, ARCA_ENOMEM, done);
+	x = json_string(key);
+	ENSURE_GOTO(x != NULL && json_object_set_new(o, "key", x) == 0, ARCA_ENOMEM, done);
+	x = v->has_tag ? json_string(tag) : json_null();
+	ENSURE_GOTO(x != NULL && json_object_set_new(o, "tag", x) == 0, ARCA_ENOMEM, done);
+	x = json_boolean(v->readonly);
+	ENSURE_GOTO(x != NULL && json_object_set_new(o, "readonly", x) == 0, ARCA_ENOMEM, done);
+	x = json_string(token);
+	ENSURE_GOTO(x != NULL && json_object_set_new(o, "token", x) == 0, ARCA_ENOMEM, done);
+	ENSURE_GOTO(json_array_append(vols, o) == 0, ARCA_ENOMEM, done);
+	rc = 0;
+done:
+	json_wipe_decref(o);
+	arca_wipe(key, sizeof key);
+	arca_wipe(token, sizeof token);
+	return rc;
+}
+
 int arca_config_encode(const struct arca_config *c, struct arca_buf *out)
 {
-	json_t *j = NULL, *argv, *env, *files;
+	json_t *j = NULL, *argv, *env, *files, *vols;
 	size_t i;
 	int rc;
 
@@ -672,6 +784,14 @@ int arca_config_encode(const struct arca_config *c, struct arca_buf *out)
 		GUARD_GOTO(append_string(env, c->env[i]), done);
 	for (i = 0; i < c->nfiles; i++)
 		GUARD_GOTO(file_json(&c->files[i], files), done);
+	if (c->nvolumes > 0) {
+		/* Absent when there are none: a configuration without volumes
+		 * keeps the shape it had before volumes existed. */
+		vols = json_array();
+		ENSURE_GOTO(vols != NULL && json_object_set_new(j, "volumes", vols) == 0, ARCA_ENOMEM, done);
+		for (i = 0; i < c->nvolumes; i++)
+			GUARD_GOTO(volume_json(&c->volumes[i], vols), done);
+	}
 	rc = dump_append(j, ARCA_MAX_CONFIG, out);
 done:
 	json_wipe_decref(j);
@@ -778,9 +898,75 @@ static int config_files(json_t *j, struct arca_config *c, struct arca_errbuf *e)
 	return 0;
 }
 
+static int config_volumes(json_t *j, struct arca_config *c, struct arca_errbuf *e)
+{
+	static const char *const keys[] = {"name", "path", "mode", "key", "tag", "readonly", "token"};
+	json_t *arr = json_object_get(j, "volumes"), *v, *x;
+	char what[48];
+	const char *s;
+	size_t i, k, n, len;
+
+	if (arr == NULL)
+		return 0;
+	if (!json_is_array(arr))
+		return arca_errf(e, ARCA_EPARSE, "config: \"volumes\" must be an array of objects");
+	n = json_array_size(arr);
+	if (n > CONFIG_MAX_VOLUMES)
+		return arca_errf(e, ARCA_EPARSE, "config: \"volumes\" has more than %d entries", CONFIG_MAX_VOLUMES);
+	/* calloc, and counted at once: a partly decoded array is wiped and
+	 * freed whole by arca_config_free. */
+	c->volumes = calloc(n + 1, sizeof(*c->volumes));
+	if (c->volumes == NULL)
+		return ARCA_ENOMEM;
+	c->nvolumes = n;
+	json_array_foreach(arr, i, v) {
+		struct arca_config_volume *cv = &c->volumes[i];
+
+		snprintf(what, sizeof(what), "config: \"volumes\"[%zu]", i);
+		if (!json_is_object(v))
+			return arca_errf(e, ARCA_EPARSE, "%s must be an object", what);
+		GUARD(check_keys(v, what, keys, 7, e));
+		GUARD(get_string(v, what, "name", &s, &len, e));
+		if (len >= sizeof(cv->name) || !volume_name_valid(s, len))
+			return arca_errf(e, ARCA_EPARSE,
+					 "%s: \"name\" must be a volume name of 1 to 128 characters from [A-Za-z0-9_.~-]",
+					 what);
+		memcpy(cv->name, s, len + 1);
+		GUARD(get_string(v, what, "path", &s, &len, e));
+		if (len >= sizeof(cv->path) || !vol_path_valid(s, len))
+			return arca_errf(e, ARCA_EPARSE,
+					 "%s: \"path\" must be an absolute, normalised directory path other than /", what);
+		memcpy(cv->path, s, len + 1);
+		GUARD(get_string(v, what, "mode", &s, &len, e));
+		if (len == 9 && memcmp(s, "encrypted", 9) == 0)
+			cv->mode = 1;
+		else if (len == 13 && memcmp(s, "authenticated", 13) == 0)
+			cv->mode = 2;
+		else
+			return arca_errf(e, ARCA_EPARSE, "%s: \"mode\" must be \"encrypted\" or \"authenticated\"", what);
+		GUARD(get_b64_fixed(v, what, "key", cv->key, VOL_KEY_LEN, e));
+		GUARD(get_tag(v, what, "tag", 1, &cv->has_tag, cv->tag, e));
+		x = json_object_get(v, "readonly");
+		if (!json_is_boolean(x))
+			return arca_errf(e, ARCA_EPARSE, "%s: \"readonly\" must be true or false", what);
+		cv->readonly = json_is_true(x);
+		if (cv->readonly && !cv->has_tag)
+			return arca_errf(e, ARCA_EPARSE, "%s: a read-only (code) volume must have a tag", what);
+		GUARD(get_b64_fixed(v, what, "token", cv->token, sizeof(cv->token), e));
+		for (k = 0; k < i; k++) {
+			if (strcmp(c->volumes[k].name, cv->name) == 0)
+				return arca_errf(e, ARCA_EPARSE, "%s: volume name given twice", what);
+			if (strcmp(c->volumes[k].path, cv->path) == 0)
+				return arca_errf(e, ARCA_EPARSE, "%s: path given twice", what);
+		}
+	}
+	return 0;
+}
+
 int arca_config_decode(const uint8_t *p, size_t n, struct arca_config **out, struct arca_errbuf *e)
 {
-	static const char *const keys[] = {"argv", "env", "files"};
+	/* "volumes" last: check_keys takes the first three when it is absent. */
+	static const char *const keys[] = {"argv", "env", "files", "volumes"};
 	struct arca_config *c = NULL;
 	json_t *j;
 	int rc;
@@ -791,10 +977,12 @@ int arca_config_decode(const uint8_t *p, size_t n, struct arca_config **out, str
 	GUARD(load_object(p, n, ARCA_MAX_CONFIG, "config", &j, e));
 	c = calloc(1, sizeof(*c));
 	ENSURE_GOTO(c != NULL, ARCA_ENOMEM, done);
-	GUARD_GOTO(check_keys(j, "config", keys, 3, e), done);
+	/* "volumes" is optional: absent means none. */
+	GUARD_GOTO(check_keys(j, "config", keys, json_object_get(j, "volumes") != NULL ? 4 : 3, e), done);
 	GUARD_GOTO(string_vector(j, "argv", 1, CONFIG_MAX_ARGS, 0, &c->argv, &c->argc, e), done);
 	GUARD_GOTO(string_vector(j, "env", 0, CONFIG_MAX_ENV, 1, &c->env, &c->nenv, e), done);
 	GUARD_GOTO(config_files(j, c, e), done);
+	GUARD_GOTO(config_volumes(j, c, e), done);
 	*out = c;
 	c = NULL;
 	rc = 0;
@@ -842,6 +1030,57 @@ void arca_config_free(struct arca_config *c)
 		}
 		free(c->files);
 	}
+	if (c->volumes != NULL) {
+		arca_wipe(c->volumes, c->nvolumes * sizeof(*c->volumes));
+		free(c->volumes);
+	}
 	arca_wipe(c, sizeof(*c));
 	free(c);
+}
+
+/* ---- volume tags ---- */
+
+int arca_msg_voltag_encode(const struct arca_msg_voltag *m, struct arca_buf *out)
+{
+	char token[ARCA_B64_LEN(32)], prev[2 * VOL_TAG_LEN + 1], tag[2 * VOL_TAG_LEN + 1];
+	json_t *j;
+	int rc;
+
+	if (m == NULL || out == NULL || (m->has_previous != 0 && m->has_previous != 1))
+		return ARCA_EINVAL;
+	arca_b64_encode(m->token, sizeof(m->token), token);
+	arca_hex_encode(m->previous, VOL_TAG_LEN, prev);
+	arca_hex_encode(m->tag, VOL_TAG_LEN, tag);
+	/* "o" takes the reference, also when json_pack fails. */
+	j = json_pack("{s:s,s:o,s:s}", "token", token, "previous", m->has_previous ? json_string(prev) : json_null(),
+		      "tag", tag);
+	arca_wipe(token, sizeof(token));
+	if (j == NULL)
+		return ARCA_ENOMEM;
+	rc = dump_append(j, ARCA_MAX_BODY, out);
+	json_wipe_decref(j);
+	return rc;
+}
+
+int arca_msg_voltag_decode(const uint8_t *p, size_t n, struct arca_msg_voltag *m, struct arca_errbuf *e)
+{
+	static const char *const keys[] = {"token", "previous", "tag"};
+	const char *what = "volume tag request";
+	int has, rc;
+	json_t *j;
+
+	if (m == NULL)
+		return ARCA_EINVAL;
+	memset(m, 0, sizeof(*m));
+	GUARD(load_object(p, n, ARCA_MAX_BODY, what, &j, e));
+	GUARD_GOTO(check_keys(j, what, keys, 3, e), out);
+	GUARD_GOTO(get_b64_fixed(j, what, "token", m->token, sizeof(m->token), e), out);
+	GUARD_GOTO(get_tag(j, what, "previous", 1, &m->has_previous, m->previous, e), out);
+	GUARD_GOTO(get_tag(j, what, "tag", 0, &has, m->tag, e), out);
+	rc = 0;
+out:
+	if (rc < 0)
+		arca_wipe(m, sizeof(*m));
+	json_wipe_decref(j);
+	return rc;
 }

@@ -36,4 +36,19 @@ int arca_attest_exchange(struct arca_http *h, const char *cas, const char *sessi
 			 arca_evidence_fn get_evidence, void *ctx, struct arca_config **cfg,
 			 struct arca_attest_outcome *outcome, struct arca_errbuf *e) ARCA_MUST_CHECK;
 
+/* POST /v1/volumes/SESSION/VOLUME/tag (CONTRACTS.md "Volumes"): asks CAS
+ * to record m->tag as the tag of the volume's last commit, with the token
+ * the volume came with in the configuration. Session and volume go into
+ * the path as they are (names need no escaping; a session's '/' stays a
+ * '/', as in GET /v1/sessions/NAME). Returns 0 once CAS has stored it (it
+ * answered 200 with exactly that tag), ARCA_ESTALE when CAS holds another
+ * previous tag (409 volume_rollback: the volume was rolled back, or
+ * changed outside arca; CAS has audited it), ARCA_EDENIED on 403 (the
+ * token is not good for this volume, or it is a read-only code volume),
+ * ARCA_EINVAL for a name that cannot be a session or volume name, and
+ * ARCA_ENET when CAS cannot be reached or answers anything else. e says
+ * which, never the token. */
+int arca_cas_volume_tag(struct arca_http *h, const char *session, const char *volume,
+			const struct arca_msg_voltag *m, struct arca_errbuf *e) ARCA_MUST_CHECK;
+
 #endif

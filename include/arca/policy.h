@@ -70,11 +70,26 @@ struct arca_volume_ref {
 	int line, col;
 };
 
+/* A top-level volume. With key and tag it is a code volume: sealed by its
+ * owner (arca fs seal) under the named secret (kind binary, exactly
+ * ARCA_VOLUME_KEY_BYTES bytes), its tag pinned here, read-only to programs.
+ * Without both it is a data volume: CAS generates its key on first use and
+ * keeps its tag (docs/VOLUMES.md "Freshness"). The parser accepts either
+ * both or neither. */
+#define ARCA_VOLUME_KEY_BYTES 32
 struct arca_volume_def {
 	char *name;
 	int authenticated;    /* 0 = encrypted */
+	char *key;            /* code volume: the secret's name; else NULL */
+	int has_tag;          /* code volume: 1 */
+	uint8_t tag[32];      /* the pinned tag */
 	int line, col;
 };
+/* 1 for a code volume (key and tag given). */
+static inline int arca_volume_is_code(const struct arca_volume_def *v)
+{
+	return v->key != NULL && v->has_tag;
+}
 
 /* Constraints a service puts on hardware evidence (design.md, platform:).
  * A has_ flag of 0 means "not constrained"; the parser fills every field
@@ -165,6 +180,7 @@ void arca_policy_free(struct arca_policy *p);
 
 const struct arca_service *arca_policy_service(const struct arca_policy *p, const char *name);
 const struct arca_secret_def *arca_policy_secret(const struct arca_policy *p, const char *name);
+const struct arca_volume_def *arca_policy_volume(const struct arca_policy *p, const char *name);
 
 /* The canonical form: JSON with sorted keys, no insignificant whitespace,
  * every field present in a fixed shape, secret values included (hex).

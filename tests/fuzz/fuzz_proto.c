@@ -140,8 +140,35 @@ static void fuzz_config(const uint8_t *p, size_t n)
 	for (i = 0; i < c->nfiles; i++)
 		CHECK(strcmp(c->files[i].path, c2->files[i].path) == 0 && c->files[i].len == c2->files[i].len &&
 		      memcmp(c->files[i].data, c2->files[i].data, c->files[i].len) == 0);
+	CHECK(c->nvolumes == c2->nvolumes);
+	for (i = 0; i < c->nvolumes; i++) {
+		const struct arca_config_volume *v = &c->volumes[i], *v2 = &c2->volumes[i];
+		/* a read-only volume always has the tag it is pinned to */
+		CHECK(v->path[0] == '/' && strchr(v->name, '/') == NULL && (v->mode == 1 || v->mode == 2) &&
+		      (!v->readonly || v->has_tag));
+		CHECK(strcmp(v->name, v2->name) == 0 && strcmp(v->path, v2->path) == 0 && v->mode == v2->mode &&
+		      memcmp(v->key, v2->key, 32) == 0 && v->has_tag == v2->has_tag &&
+		      (!v->has_tag || memcmp(v->tag, v2->tag, 32) == 0) && v->readonly == v2->readonly &&
+		      memcmp(v->token, v2->token, 32) == 0);
+	}
 	arca_config_free(c);
 	arca_config_free(c2);
+	arca_buf_free(&b);
+}
+
+static void fuzz_voltag(const uint8_t *p, size_t n)
+{
+	struct arca_msg_voltag m, m2;
+	struct arca_errbuf e;
+	struct arca_buf b;
+
+	if (arca_msg_voltag_decode(p, n, &m, &e) < 0)
+		return;
+	CHECK(m.has_previous == 0 || m.has_previous == 1);
+	arca_buf_init(&b, 4096, 1);
+	CHECK(arca_msg_voltag_encode(&m, &b) == 0);
+	CHECK(arca_msg_voltag_decode(b.p, b.len, &m2, &e) == 0);
+	CHECK(memcmp(&m, &m2, sizeof(m)) == 0);
 	arca_buf_free(&b);
 }
 
@@ -149,7 +176,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
 		return 0;
-	switch (data[0] % 6) {
+	switch (data[0] % 7) {
 	case 0:
 		fuzz_nonce(data + 1, size - 1);
 		break;
@@ -167,6 +194,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 5:
 		fuzz_config(data + 1, size - 1);
+		break;
+	case 6:
+		fuzz_voltag(data + 1, size - 1);
 		break;
 	}
 	return 0;

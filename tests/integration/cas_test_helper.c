@@ -28,6 +28,24 @@
  *                                         one attestation as the shield makes
  *                                         it, with evidence of flags N (default
  *                                         3); prints "granted" or "refused CODE"
+ *   cas-test-helper attest-volumes --cas HOST:PORT --pin FPR --las-key FILE
+ *          --measurement M --session S --service V --tokens FILE
+ *                                         one attestation; prints "granted" and
+ *                                         per volume of the configuration one
+ *                                         line "volume NAME path=P mode=M
+ *                                         readonly=0|1 tag=HEX|none
+ *                                         key_sha256=HEX" (the key itself is
+ *                                         never printed), and writes
+ *                                         "NAME TOKEN_B64" lines to FILE (0600);
+ *                                         or prints "refused CODE"
+ *   cas-test-helper volume-tag --cas HOST:PORT --pin FPR --session S
+ *          --volume V --tokens FILE --previous HEX|none --tag HEX
+ *                                         POST /v1/volumes/S/V/tag through
+ *                                         arca_cas_volume_tag with V's token
+ *                                         from FILE (--token-b64 B64 instead
+ *                                         sends that token); prints "stored",
+ *                                         "rollback" (ARCA_ESTALE), "denied"
+ *                                         (ARCA_EDENIED) or "error: …" (exit 1)
  *   cas-test-helper load --cas HOST:PORT --pin FPR --las-key FILE
  *          --measurement M --session S --service V --clients N --seconds T
  *          [--reconnect]                  attestations per second (one TLS
@@ -495,6 +513,156 @@ static int cmd_attest_once(int argc, char **argv)
 	return 1;
 }
 
+/* ---- volumes ---- */
+
+static int cmd_attest_volumes(int argc, char **argv)
+{
+	const char *key = opt(argc, argv, "--las-key"), *m = opt(argc, argv, "--measurement");
+	const char *tokens = opt(argc, argv, "--tokens");
+	uint8_t priv[32], lpub[32], meas[32], digest[32];
+	char hex[65], tag[65], b64[ARCA_B64_LEN(32)];
+	struct arca_errbuf e = {{0}};
+	struct arca_http *h = NULL;
+	struct arca_config *cfg = NULL;
+	struct arca_attest_outcome o;
+	struct arca_buf out;
+	struct loader l;
+	int rc;
+
+	memset(&l, 0, sizeof l);
+	l.cas = opt(argc, argv, "--cas");
+	l.pin = opt(argc, argv, "--pin");
+	l.session = opt(argc, argv, "--session");
+	l.service = opt(argc, argv, "--service");
+	if (!key || !m || !tokens || !l.cas || !l.pin || !l.session || !l.service)
+		return usage();
+	l.flags = ARCA_SIM_FLAG_PTRACE_PROTECTED | ARCA_SIM_FLAG_SECRET_MEMORY;
+	if (load_las_key(key, priv, lpub) < 0 || arca_digest_parse(m, meas) < 0)
+		return 1;
+	l.las_priv = priv;
+	l.las_pub = lpub;
+	l.meas = meas;
+	if (arca_http_connect(l.cas, l.pin, NULL, &h, &e) < 0) {
+		fprintf(stderr, "cas-test-helper: %s\n", e.msg);
+		return 1;
+	}
+	memset(&o, 0, sizeof o);
+	rc = arca_attest_exchange(h, l.cas, l.session, l.service, signed_evidence, &l, &cfg, &o, &e);
+	arca_http_close(h);
+	arca_wipe(priv, sizeof priv);
+	if (rc < 0) {
+		if (o.code[0]) {
+			printf("refused %s\n", o.code);
+			return 0;
+		}
+		fprintf(stderr, "cas-test-helper: %s\n", e.msg);
+		return 1;
+	}
+	printf("granted\n");
+	arca_buf_init(&out, 64 << 10, 1);
+	rc = 0;
+	for (size_t i = 0; i < cfg->nvolumes && rc == 0; i++) {
+		const struct arca_config_volume *v = &cfg->volumes[i];
+		if (arca_sha256(v->key, sizeof v->key, digest) < 0) {
+			rc = 1;
+			break;
+		}
+		arca_hex_encode(digest, 32, hex);
+		arca_hex_encode(v->tag, 32, tag);
+		printf("volume %s path=%s mode=%s readonly=%d tag=%s key_sha256=%s\n", v->name, v->path,
+		       v->mode == 2 ? "authenticated" : "encrypted", v->readonly, v->has_tag ? tag : "none", hex);
+		arca_b64_encode(v->token, sizeof v->token, b64);
+		if (arca_buf_appendf(&out, "%s %s\n", v->name, b64) < 0)
+			rc = 1;
+	}
+	arca_wipe(b64, sizeof b64);
+	if (rc == 0 && arca_write_file_atomic(tokens, out.p, out.len, 0600, &e) < 0) {
+		fprintf(stderr, "cas-test-helper: %s\n", e.msg);
+		rc = 1;
+	}
+	arca_buf_free(&out);
+	arca_config_free(cfg);
+	return rc;
+}
+
+static int hex32(const char *s, uint8_t out[32])
+{
+	size_t got = 0;
+
+	if (strlen(s) != 64 || arca_hex_decode(s, 64, out, 32, &got) < 0 || got != 32)
+		return ARCA_EPARSE;
+	return 0;
+}
+
+/* V's token from a file of "NAME TOKEN_B64" lines. */
+static int token_from_file(const char *path, const char *volume, uint8_t token[32])
+{
+	struct arca_buf b;
+	struct arca_errbuf e;
+	size_t vl = strlen(volume);
+	int rc = ARCA_ENOTFOUND;
+
+	arca_buf_init(&b, 1 << 20, 1);
+	if (arca_read_file(path, 1 << 20, &b, &e) == 0) {
+		const char *p = (const char *)b.p, *end = p + b.len;
+		while (p < end && rc == ARCA_ENOTFOUND) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			size_t ll = nl ? (size_t)(nl - p) : (size_t)(end - p);
+			size_t got = 0;
+			if (ll > vl + 1 && memcmp(p, volume, vl) == 0 && p[vl] == ' ')
+				rc = arca_b64_decode(p + vl + 1, ll - vl - 1, token, 32, &got) == 0 && got == 32
+					     ? 0
+					     : ARCA_EPARSE;
+			p += ll + 1;
+		}
+	}
+	arca_buf_free(&b);
+	return rc;
+}
+
+static int cmd_volume_tag(int argc, char **argv)
+{
+	const char *cas = opt(argc, argv, "--cas"), *pin = opt(argc, argv, "--pin");
+	const char *session = opt(argc, argv, "--session"), *volume = opt(argc, argv, "--volume");
+	const char *tokens = opt(argc, argv, "--tokens"), *tb64 = opt(argc, argv, "--token-b64");
+	const char *prev = opt(argc, argv, "--previous"), *tag = opt(argc, argv, "--tag");
+	struct arca_msg_voltag m;
+	struct arca_errbuf e = {{0}};
+	struct arca_http *h = NULL;
+	int rc;
+
+	if (!cas || !pin || !session || !volume || (!tokens && !tb64) || !prev || !tag)
+		return usage();
+	memset(&m, 0, sizeof m);
+	if (tb64 ? b64_fixed(tb64, m.token, 32) < 0 : token_from_file(tokens, volume, m.token) < 0) {
+		fprintf(stderr, "cas-test-helper: no token for volume %s\n", volume);
+		return 1;
+	}
+	m.has_previous = strcmp(prev, "none") != 0;
+	if ((m.has_previous && hex32(prev, m.previous) < 0) || hex32(tag, m.tag) < 0) {
+		fprintf(stderr, "cas-test-helper: --previous and --tag take 64 hex digits (or none)\n");
+		return 2;
+	}
+	if (arca_http_connect(cas, pin, NULL, &h, &e) < 0) {
+		fprintf(stderr, "cas-test-helper: %s\n", e.msg);
+		return 1;
+	}
+	rc = arca_cas_volume_tag(h, session, volume, &m, &e);
+	arca_http_close(h);
+	arca_wipe(&m, sizeof m);
+	if (rc == 0)
+		printf("stored\n");
+	else if (rc == ARCA_ESTALE)
+		printf("rollback\n");
+	else if (rc == ARCA_EDENIED)
+		printf("denied\n");
+	else
+		printf("error: %s\n", e.msg);
+	if (rc != 0)
+		fprintf(stderr, "cas-test-helper: %s\n", e.msg);
+	return rc == 0 || rc == ARCA_ESTALE || rc == ARCA_EDENIED ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -515,5 +683,9 @@ int main(int argc, char **argv)
 		return cmd_load(argc - 2, argv + 2);
 	if (strcmp(argv[1], "attest-once") == 0)
 		return cmd_attest_once(argc - 2, argv + 2);
+	if (strcmp(argv[1], "attest-volumes") == 0)
+		return cmd_attest_volumes(argc - 2, argv + 2);
+	if (strcmp(argv[1], "volume-tag") == 0)
+		return cmd_volume_tag(argc - 2, argv + 2);
 	return usage();
 }

@@ -2,7 +2,9 @@
  * file (cas/masterkey.c): records round trip, a record moved to another
  * row or with its hash edited does not open, a wrong key is refused at
  * open, transactions roll back, nonces are used once and expired ones are
- * told apart from unknown ones. */
+ * told apart from unknown ones; volume records keep key and tag across a
+ * reopen, the tag changes only by compare and swap, and tokens are found
+ * only for their own volume and only the newest are kept. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -311,6 +313,169 @@ static void test_nonce_expired_told_apart(void **state)
 	assert_int_equal(cas_store_nonce_take(f->s, b, now), ARCA_ENOTFOUND);
 }
 
+
+/* ---- volumes ---- */
+
+static void put_volume(struct cas_store *s, const char *session, const char *volume, uint8_t keyfill)
+{
+	struct cas_volume_rec r;
+
+	memset(&r, 0, sizeof r);
+	memset(r.key, keyfill, sizeof r.key);
+	assert_int_equal(cas_store_begin_write(s, 1), 0);
+	assert_int_equal(cas_store_volume_put(s, session, volume, &r), 0);
+	assert_int_equal(cas_store_commit(s), 0);
+}
+
+static int swap(struct cas_store *s, const char *session, const char *volume, const uint8_t *prev, const uint8_t *tag,
+		struct cas_volume_rec *held)
+{
+	uint8_t none[32] = {0};
+	int rc;
+
+	assert_int_equal(cas_store_begin_write(s, 1), 0);
+	rc = cas_store_volume_tag_swap(s, session, volume, prev != NULL, prev ? prev : none, tag, held);
+	if (rc == 0)
+		assert_int_equal(cas_store_commit(s), 0);
+	else
+		cas_store_rollback(s);
+	return rc;
+}
+
+static void test_volume_tags_survive_reopen(void **state)
+{
+	struct fx *f = *state;
+	struct cas_volume_rec got, held;
+	struct arca_errbuf e;
+	uint8_t a[32], key[32];
+
+	memset(a, 0xa1, sizeof a);
+	memset(key, 0x42, sizeof key);
+	put_volume(f->s, "team/s", "data", 0x42);
+	assert_int_equal(cas_store_volume_get(f->s, "team/s", "data", &got), 0);
+	assert_memory_equal(got.key, key, 32);
+	assert_int_equal(got.has_tag, 0);
+	assert_int_equal(cas_store_volume_get(f->s, "team/s", "other", &got), ARCA_ENOTFOUND);
+	assert_int_equal(cas_store_volume_get(f->s, "team", "data", &got), ARCA_ENOTFOUND);
+
+	assert_int_equal(swap(f->s, "team/s", "data", NULL, a, &held), 0);
+	cas_store_close(f->s);
+	f->s = NULL;
+	assert_int_equal(cas_store_open(f->db, f->key, NULL, &f->s, &e), 0);
+	assert_int_equal(cas_store_volume_get(f->s, "team/s", "data", &got), 0);
+	assert_memory_equal(got.key, key, 32);
+	assert_int_equal(got.has_tag, 1);
+	assert_memory_equal(got.tag, a, 32);
+	cas_volume_rec_wipe(&got);
+
+	/* Nothing of the key is in the file in clear. */
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "cat '%s'/store.db* | grep -qaF 'BBBBBBBBBBBBBBBB'", f->dir);
+	assert_int_not_equal(system(cmd), 0);
+}
+
+static void test_volume_tag_compare_and_swap(void **state)
+{
+	struct fx *f = *state;
+	struct cas_volume_rec held, got;
+	uint8_t a[32], b[32], c[32];
+
+	memset(a, 0xa1, sizeof a);
+	memset(b, 0xb2, sizeof b);
+	memset(c, 0xc3, sizeof c);
+	put_volume(f->s, "s", "data", 7);
+	/* CAS holds none: only "no previous" is accepted. */
+	assert_int_equal(swap(f->s, "s", "data", a, b, &held), ARCA_ESTALE);
+	assert_int_equal(held.has_tag, 0);
+	assert_int_equal(swap(f->s, "s", "data", NULL, a, &held), 0);
+	/* CAS holds a: no previous, or another one, is a rollback. */
+	assert_int_equal(swap(f->s, "s", "data", NULL, c, &held), ARCA_ESTALE);
+	assert_int_equal(held.has_tag, 1);
+	assert_memory_equal(held.tag, a, 32);
+	assert_int_equal(swap(f->s, "s", "data", b, c, &held), ARCA_ESTALE);
+	assert_memory_equal(held.tag, a, 32);
+	assert_int_equal(cas_store_volume_get(f->s, "s", "data", &got), 0);
+	assert_memory_equal(got.tag, a, 32);
+	/* The right previous moves it on, and the key stays. */
+	assert_int_equal(swap(f->s, "s", "data", a, c, &held), 0);
+	assert_int_equal(cas_store_volume_get(f->s, "s", "data", &got), 0);
+	assert_memory_equal(got.tag, c, 32);
+	assert_int_equal(got.key[0], 7);
+	assert_int_equal(swap(f->s, "s", "data", a, b, &held), ARCA_ESTALE);
+	/* No record, no transaction. */
+	assert_int_equal(swap(f->s, "s", "nosuch", NULL, a, &held), ARCA_ENOTFOUND);
+	assert_int_equal(cas_store_volume_tag_swap(f->s, "s", "data", 1, c, a, &held), ARCA_EINVAL);
+	assert_int_equal(cas_store_volume_put(f->s, "s", "data", &got), ARCA_EINVAL);
+	cas_volume_rec_wipe(&got);
+	cas_volume_rec_wipe(&held);
+
+	/* A record moved to another volume or session does not open. */
+	raw_sql(f->db, "INSERT INTO volumes(session, name, record) SELECT 's', 'copy', record FROM volumes "
+		       "WHERE session = 's' AND name = 'data'");
+	raw_sql(f->db, "INSERT INTO volumes(session, name, record) SELECT 's2', 'data', record FROM volumes "
+		       "WHERE session = 's' AND name = 'data'");
+	assert_int_equal(cas_store_volume_get(f->s, "s", "copy", &got), ARCA_ECRYPTO);
+	assert_int_equal(cas_store_volume_get(f->s, "s2", "data", &got), ARCA_ECRYPTO);
+	assert_int_equal(swap(f->s, "s", "copy", c, a, &held), ARCA_ECRYPTO);
+}
+
+static void add_token(struct cas_store *s, const char *session, const char *volume, const uint8_t id[32])
+{
+	assert_int_equal(cas_store_begin_write(s, 1), 0);
+	assert_int_equal(cas_store_volume_token_add(s, session, volume, id, cas_now_ms(), CAS_VOLUME_TOKENS_MAX), 0);
+	assert_int_equal(cas_store_commit(s), 0);
+}
+
+static void test_volume_tokens(void **state)
+{
+	struct fx *f = *state;
+	uint8_t ids[CAS_VOLUME_TOKENS_MAX + 6][32], other[32];
+
+	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+		assert_int_equal(arca_random(ids[i], 32), 0);
+	memcpy(other, ids[1], 32);
+	other[31] ^= 1;
+	add_token(f->s, "s", "data", ids[0]);
+	add_token(f->s, "s", "data", ids[1]);
+	add_token(f->s, "s", "code", ids[2]);
+	assert_int_equal(cas_store_volume_token_find(f->s, "s", "data", ids[0]), 0);
+	assert_int_equal(cas_store_volume_token_find(f->s, "s", "data", ids[1]), 0);
+	assert_int_equal(cas_store_volume_token_find(f->s, "s", "code", ids[2]), 0);
+	/* only for its own session and volume; one bit off is another id */
+	assert_int_equal(cas_store_volume_token_find(f->s, "s", "code", ids[0]), ARCA_ENOTFOUND);
+	assert_int_equal(cas_store_volume_token_find(f->s, "s", "data", ids[2]), ARCA_ENOTFOUND);
+	assert_int_equal(cas_store_volume_token_find(f->s, "t", "data", ids[0]), ARCA_ENOTFOUND);
+	assert_int_equal(cas_store_volume_token_find(f->s, "s", "data", other), ARCA_ENOTFOUND);
+
+	/* The newest CAS_VOLUME_TOKENS_MAX are kept, the oldest go. */
+	for (size_t i = 2; i < sizeof ids / sizeof ids[0]; i++)
+		add_token(f->s, "s", "data", ids[i]);
+	/* data now has every id, oldest first */
+	size_t dropped = sizeof ids / sizeof ids[0] - CAS_VOLUME_TOKENS_MAX;
+	for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+		int want = i < dropped ? ARCA_ENOTFOUND : 0;
+		if (cas_store_volume_token_find(f->s, "s", "data", ids[i]) != want)
+			fail_msg("token %zu: want %d", i, want);
+	}
+	/* the other volume's token is untouched by data's trimming */
+	assert_int_equal(cas_store_volume_token_find(f->s, "s", "code", ids[2]), 0);
+
+	/* An id written into the table by hand, or moved to another volume,
+	 * has no record CAS sealed for it there. */
+	raw_sql(f->db, "UPDATE volume_tokens SET volume = 'moved' WHERE volume = 'code'");
+	assert_int_equal(cas_store_volume_token_find(f->s, "s", "moved", ids[2]), ARCA_ECRYPTO);
+	raw_sql(f->db, "INSERT INTO volume_tokens(session, volume, id, record) VALUES ('s', 'x', zeroblob(32), x'00')");
+	memset(other, 0, sizeof other);
+	assert_int_equal(cas_store_volume_token_find(f->s, "s", "x", other), ARCA_ECRYPTO);
+
+	/* add needs a transaction and a sane bound */
+	assert_int_equal(cas_store_volume_token_add(f->s, "s", "data", ids[0], 1, 1), ARCA_EINVAL);
+	assert_int_equal(cas_store_begin_write(f->s, 1), 0);
+	assert_int_equal(cas_store_volume_token_add(f->s, "s", "data", ids[0], 1, 0), ARCA_EINVAL);
+	assert_int_equal(cas_store_volume_token_add(f->s, "s", "data", ids[0], 1, CAS_VOLUME_TOKENS_MAX + 1), ARCA_EINVAL);
+	cas_store_rollback(f->s);
+}
+
 static void test_master_key_file(void **state)
 {
 	struct fx *f = *state;
@@ -360,6 +525,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_nonce_used_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nonce_expired_told_apart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_master_key_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_volume_tags_survive_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_volume_tag_compare_and_swap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_volume_tokens, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -572,6 +572,32 @@ static const struct bad bads[] = {
 	{"relative volume path", "name: s\nvolumes: [{name: v}]\n" SVC_HEAD "    volumes: [{name: v, path: data}]\n", 8, 31,
 	 "is not absolute"},
 	{"bad volume mode", "name: s\nvolumes: [{name: v, mode: plain}]\n", 2, 27, "unknown mode 'plain'"},
+	{"volume key without tag", "name: s\nsecrets: [{name: k, kind: binary, size: 32}]\nvolumes: [{name: v, key: k}]\n", 3,
+	 21, "volume 'v' has a key but no tag; a volume with a key is a code volume sealed with arca fs seal: add tag:"},
+	{"volume tag without key", "name: s\nvolumes: [{name: v, tag: \"" H32 "\"}]\n", 2, 21,
+	 "volume 'v' has a tag but no key; a code volume needs both: add key:"},
+	{"volume tag bad hex", "name: s\nsecrets: [{name: k, kind: binary, size: 32}]\nvolumes: [{name: v, key: k, tag: \"xyz\"}]\n",
+	 3, 34, "tag of volume 'v' must be the 64 lower-case hex digits arca fs seal printed"},
+	{"volume tag upper case",
+	 "name: s\nsecrets: [{name: k, kind: binary, size: 32}]\nvolumes: [{name: v, key: k, tag: \"0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef\"}]\n",
+	 3, 34, "tag of volume 'v' must be the 64 lower-case hex digits"},
+	{"volume tag too short", "name: s\nsecrets: [{name: k, kind: binary, size: 32}]\nvolumes: [{name: v, key: k, tag: \"0123\"}]\n",
+	 3, 34, "tag of volume 'v' must be the 64 lower-case hex digits"},
+	{"volume key not binary", "name: s\nsecrets: [{name: k, kind: ascii}]\nvolumes: [{name: v, key: k, tag: " H32 "}]\n", 3,
+	 26, "key of volume 'v' names secret 'k' of kind ascii; a volume key must be a secret of kind binary with 32 bytes"},
+	{"volume key x509", "name: s\nsecrets: [{name: k, kind: x509}]\nvolumes: [{name: v, key: k, tag: " H32 "}]\n", 3, 26,
+	 "names secret 'k' of kind x509"},
+	{"volume key wrong size", "name: s\nsecrets: [{name: k, kind: binary, size: 16}]\nvolumes: [{name: v, key: k, tag: " H32 "}]\n",
+	 3, 26, "key of volume 'v' names secret 'k' of 16 bytes; a volume key is exactly 32 bytes"},
+	{"volume key given value of wrong size",
+	 "name: s\nsecrets: [{name: k, kind: binary, value: \"00ff\"}]\nvolumes: [{name: v, key: k, tag: " H32 "}]\n", 3, 26,
+	 "names secret 'k' of 2 bytes; a volume key is exactly 32 bytes"},
+	{"volume key unknown secret", "name: s\nvolumes: [{name: v, key: nope, tag: " H32 "}]\n", 2, 26,
+	 "key of volume 'v' names secret 'nope', which is not declared; add it under secrets:"},
+	{"volume key bad name", "name: s\nvolumes: [{name: v, key: a/b, tag: " H32 "}]\n", 2, 26,
+	 "key of volume 'v' must name a secret; 'a/b' contains '/'"},
+	{"volume unknown field", "name: s\nvolumes: [{name: v, owner: me}]\n", 2, 21,
+	 "unknown key 'owner' in a volume; the keys of a volume are name, mode, key, tag"},
 	{"sev-snp measurement too short", "name: s\nservices:\n  - name: api\n    platform:\n      sev-snp: {measurement: \"00\"}\n", 5,
 	 30, "measurement of the sev-snp constraint of service 'api' must be 96 hex digits (48 bytes)"},
 	{"tdx without mrtd", "name: s\nservices:\n  - name: api\n    platform: {sim: {}, tdx: {}}\n", 4, 30,
@@ -768,6 +794,41 @@ static void test_refusals(void **state)
 		arca_policy_free(rc == 0 ? p : NULL);
 	}
 	assert_int_equal(failed, 0);
+}
+
+
+/* A configuration carries at most 256 volumes: a service mounting more is
+ * refused in the policy, not at attestation. */
+static void service_mounting(size_t n, struct arca_buf *y)
+{
+	arca_buf_init(y, 0, 0);
+	assert_int_equal(arca_buf_appends(y, "name: s\nvolumes:\n"), 0);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(arca_buf_appendf(y, "  - {name: v%zu}\n", i), 0);
+	assert_int_equal(arca_buf_appends(y, SVC_HEAD "    volumes:\n"), 0);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(arca_buf_appendf(y, "      - {name: v%zu, path: /v/%zu}\n", i, i), 0);
+}
+
+static void test_volume_count_limit(void **state)
+{
+	(void)state;
+	struct arca_buf y;
+	service_mounting(256, &y);
+	struct arca_policy *p = parse_ok((const char *)y.p);
+	assert_int_equal(p->services[0].nvolumes, 256);
+	arca_policy_free(p);
+	arca_buf_free(&y);
+
+	service_mounting(257, &y);
+	struct arca_diags ds;
+	arca_diags_init(&ds, "t.yaml");
+	p = (struct arca_policy *)1;
+	assert_int_not_equal(arca_policy_parse((const char *)y.p, y.len, &ds, &p), 0);
+	assert_null(p);
+	/* the list starts on the line after "    volumes:" (line 265) */
+	assert_true(has_diag(&ds, 2 + 257 + 7, 7, "service 'api' mounts 257 volumes, more than the limit of 256"));
+	arca_buf_free(&y);
 }
 
 static void test_many_problems_at_once(void **state)
@@ -1078,6 +1139,87 @@ static const char kat_canonical[] =
 /* SHA-256 of kat_canonical, computed independently (Python hashlib). */
 static const char kat_hash[] = "21360746c300bd4c3c9a1d01a287cb5c6445afca1e554ce1bc7e51e82a127698";
 
+
+/* Code volumes: key (a 32-byte binary secret, given or generated) and tag
+ * pinned; data volumes have neither. Both kinds reach the canonical form
+ * and the hash, and a data volume keeps the shape it always had. */
+#define CODE_TAG "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+static const char code_volumes_yaml[] =
+	"name: vols\n"
+	"services:\n"
+	"  - name: app\n"
+	"    command: [/bin/app]\n"
+	"    measurement: " MEAS "\n"
+	"    platform: {sim: {}}\n"
+	"    volumes: [{name: code, path: /opt/app}, {name: data, path: /var/lib/app}]\n"
+	"secrets:\n"
+	"  - {name: codekey, kind: binary, value: \"" H32 "\"}\n"
+	"  - {name: genkey, kind: binary, size: 32}\n"
+	"  - {name: defkey, kind: binary}\n"
+	"volumes:\n"
+	"  - {name: code, mode: authenticated, key: codekey, tag: \"" CODE_TAG "\"}\n"
+	"  - {name: code2, key: genkey, tag: " CODE_TAG "}\n"
+	"  - {name: code3, key: defkey, tag: " CODE_TAG "}\n"
+	"  - {name: data}\n";
+
+static void test_code_volumes(void **state)
+{
+	(void)state;
+	struct arca_policy *p = parse_ok(code_volumes_yaml);
+	uint8_t tag[32];
+	size_t n;
+	assert_int_equal(arca_hex_decode(CODE_TAG, 64, tag, sizeof tag, &n), 0);
+	assert_int_equal(p->nvolumes, 4);
+	const struct arca_volume_def *c = arca_policy_volume(p, "code"), *d = arca_policy_volume(p, "data");
+	assert_non_null(c);
+	assert_non_null(d);
+	assert_null(arca_policy_volume(p, "nope"));
+	assert_true(arca_volume_is_code(c));
+	assert_true(c->authenticated);
+	assert_string_equal(c->key, "codekey");
+	assert_int_equal(c->has_tag, 1);
+	assert_memory_equal(c->tag, tag, 32);
+	assert_true(arca_volume_is_code(arca_policy_volume(p, "code2")));
+	assert_string_equal(arca_policy_volume(p, "code3")->key, "defkey");
+	assert_false(arca_volume_is_code(d));
+	assert_null(d->key);
+	assert_int_equal(d->has_tag, 0);
+
+	struct arca_buf b;
+	arca_buf_init(&b, 0, 1);
+	assert_int_equal(arca_policy_canonical(p, &b), 0);
+	assert_non_null(strstr((char *)b.p, "\"volumes\":[{\"key\":\"codekey\",\"mode\":\"authenticated\",\"name\":\"code\","
+					    "\"tag\":\"" CODE_TAG "\"},"));
+	assert_non_null(strstr((char *)b.p, "{\"mode\":\"encrypted\",\"name\":\"data\"}]"));
+	arca_buf_free(&b);
+	/* The redacted form (what owners read back) shows key name and tag. */
+	json_t *j = arca_policy_to_json(p, 1);
+	assert_non_null(j);
+	char *t = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_non_null(strstr(t, "\"key\":\"codekey\""));
+	assert_non_null(strstr(t, "\"tag\":\"" CODE_TAG "\""));
+	free(t);
+	arca_policy_json_free(j);
+
+	/* The pinned tag and the key's name are part of the hash. */
+	uint8_t h1[32], h2[32], h3[32];
+	assert_int_equal(arca_policy_hash(p, h1), 0);
+	arca_policy_free(p);
+	char other[sizeof code_volumes_yaml];
+	memcpy(other, code_volumes_yaml, sizeof other);
+	char *at = strstr(other, "tag: \"" CODE_TAG);
+	assert_non_null(at);
+	at[6] = '0';
+	hash_of(other, h2);
+	assert_memory_not_equal(h1, h2, 32);
+	memcpy(other, code_volumes_yaml, sizeof other);
+	at = strstr(other, "code, mode: authenticated, key: codekey");
+	assert_non_null(at);
+	memcpy(at + strlen("code, mode: authenticated, key: "), "genkey ", 7);
+	hash_of(other, h3);
+	assert_memory_not_equal(h1, h3, 32);
+}
+
 static void test_canonical_known_answer(void **state)
 {
 	(void)state;
@@ -1342,6 +1484,8 @@ int main(void)
 		cmocka_unit_test(test_hash_same_for_two_spellings),
 		cmocka_unit_test(test_hash_changes_with_every_field),
 		cmocka_unit_test(test_canonical_known_answer),
+		cmocka_unit_test(test_code_volumes),
+		cmocka_unit_test(test_volume_count_limit),
 		cmocka_unit_test(test_tolerate_no_ptrace_protection),
 		cmocka_unit_test(test_redaction),
 		cmocka_unit_test(test_subst_renders),

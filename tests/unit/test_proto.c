@@ -456,7 +456,7 @@ static void test_config_kat_and_roundtrip(void **state)
 		{.path = "/etc/app/key.bin", .data = bin, .len = sizeof(bin)},
 		{.path = "/etc/empty", .data = NULL, .len = 0},
 	};
-	struct arca_config c = {argv, 3, env, 3, files, 3}, *d = NULL;
+	struct arca_config c = {argv, 3, env, 3, files, 3, NULL, 0}, *d = NULL;
 	struct arca_errbuf e;
 	struct arca_buf b;
 
@@ -509,23 +509,23 @@ static void test_config_encode_refusals(void **state)
 	struct arca_buf b;
 
 	arca_buf_init(&b, ARCA_MAX_CONFIG, 1);
-	c = (struct arca_config){argv, 0, NULL, 0, NULL, 0};
+	c = (struct arca_config){argv, 0, NULL, 0, NULL, 0, NULL, 0};
 	assert_int_equal(arca_config_encode(&c, &b), ARCA_EINVAL);
-	c = (struct arca_config){argv, 1, noeq, 1, NULL, 0};
+	c = (struct arca_config){argv, 1, noeq, 1, NULL, 0, NULL, 0};
 	assert_int_equal(arca_config_encode(&c, &b), ARCA_EINVAL);
-	c = (struct arca_config){argv, 1, leadeq, 1, NULL, 0};
+	c = (struct arca_config){argv, 1, leadeq, 1, NULL, 0, NULL, 0};
 	assert_int_equal(arca_config_encode(&c, &b), ARCA_EINVAL);
 	/* Raw bytes are not JSON text: binary secrets go as hex or base64. */
-	c = (struct arca_config){argv, 1, binary, 1, NULL, 0};
+	c = (struct arca_config){argv, 1, binary, 1, NULL, 0, NULL, 0};
 	assert_int_equal(arca_config_encode(&c, &b), ARCA_EINVAL);
-	c = (struct arca_config){argv, 1, NULL, 0, &rel, 1};
+	c = (struct arca_config){argv, 1, NULL, 0, &rel, 1, NULL, 0};
 	assert_int_equal(arca_config_encode(&c, &b), ARCA_EINVAL);
 	assert_int_equal(b.len, 0);
 
 	/* Nothing the shield would refuse for its size is ever sent. */
 	size_t big = (size_t)ARCA_MAX_CONFIG / 4 * 3 + 1;
 	struct arca_file_entry huge = {.path = "/big", .data = calloc(1, big), .len = big};
-	c = (struct arca_config){argv, 1, NULL, 0, &huge, 1};
+	c = (struct arca_config){argv, 1, NULL, 0, &huge, 1, NULL, 0};
 	assert_int_equal(arca_config_encode(&c, &b), ARCA_ETOOBIG);
 	assert_int_equal(b.len, 0);
 	huge.len = big - 1024;
@@ -583,6 +583,307 @@ static void test_config_refusals(void **state)
 	expect_config_refused("[]", "expected a JSON object");
 }
 
+
+/* ---- volumes in the configuration ---- */
+
+#define TAG_SEQ "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+
+static void fill_volumes(struct arca_config_volume v[2])
+{
+	memset(v, 0, 2 * sizeof(*v));
+	snprintf(v[0].name, sizeof(v[0].name), "data");
+	snprintf(v[0].path, sizeof(v[0].path), "/var/lib/app");
+	v[0].mode = 1;
+	for (int i = 0; i < 32; i++)
+		v[0].key[i] = (uint8_t)i;
+	/* no tag yet: a new data volume */
+	snprintf(v[1].name, sizeof(v[1].name), "code");
+	snprintf(v[1].path, sizeof(v[1].path), "/opt/app");
+	v[1].mode = 2;
+	v[1].has_tag = 1;
+	for (int i = 0; i < 32; i++)
+		v[1].tag[i] = (uint8_t)i;
+	v[1].readonly = 1;
+	for (int i = 0; i < 32; i++)
+		v[1].token[i] = (uint8_t)i;
+}
+
+static void test_config_volumes_kat_and_roundtrip(void **state)
+{
+	char *argv[] = {"/bin/app", NULL};
+	struct arca_config_volume v[2];
+	struct arca_config c = {argv, 1, NULL, 0, NULL, 0, v, 2}, *d = NULL;
+	struct arca_errbuf e = {{0}};
+	struct arca_buf b;
+
+	fill_volumes(v);
+	arca_buf_init(&b, ARCA_MAX_CONFIG, 1);
+	assert_int_equal(arca_config_encode(&c, &b), 0);
+	assert_string_equal((char *)b.p,
+			    "{\"argv\":[\"/bin/app\"],\"env\":[],\"files\":[],\"volumes\":["
+			    "{\"key\":\"" B64_32_SEQ "\",\"mode\":\"encrypted\",\"name\":\"data\",\"path\":\"/var/lib/app\","
+			    "\"readonly\":false,\"tag\":null,\"token\":\"" B64_32_ZERO "\"},"
+			    "{\"key\":\"" B64_32_ZERO "\",\"mode\":\"authenticated\",\"name\":\"code\",\"path\":\"/opt/app\","
+			    "\"readonly\":true,\"tag\":\"" TAG_SEQ "\",\"token\":\"" B64_32_SEQ "\"}]}");
+	assert_int_equal(arca_config_decode(b.p, b.len, &d, &e), 0);
+	assert_int_equal(d->nvolumes, 2);
+	for (size_t i = 0; i < 2; i++) {
+		assert_string_equal(d->volumes[i].name, v[i].name);
+		assert_string_equal(d->volumes[i].path, v[i].path);
+		assert_int_equal(d->volumes[i].mode, v[i].mode);
+		assert_memory_equal(d->volumes[i].key, v[i].key, 32);
+		assert_int_equal(d->volumes[i].has_tag, v[i].has_tag);
+		assert_memory_equal(d->volumes[i].tag, v[i].tag, 32);
+		assert_int_equal(d->volumes[i].readonly, v[i].readonly);
+		assert_memory_equal(d->volumes[i].token, v[i].token, 32);
+	}
+	arca_config_free(d);
+
+	/* No volumes: no "volumes" key, the shape configurations had before. */
+	c.nvolumes = 0;
+	arca_buf_reset(&b);
+	assert_int_equal(arca_config_encode(&c, &b), 0);
+	assert_string_equal((char *)b.p, "{\"argv\":[\"/bin/app\"],\"env\":[],\"files\":[]}");
+	assert_int_equal(arca_config_decode(b.p, b.len, &d, &e), 0);
+	assert_int_equal(d->nvolumes, 0);
+	arca_config_free(d);
+	/* An empty list is accepted as none. */
+	const char *empty = "{\"argv\":[\"a\"],\"env\":[],\"files\":[],\"volumes\":[]}";
+	assert_int_equal(arca_config_decode(u(empty), strlen(empty), &d, &e), 0);
+	assert_int_equal(d->nvolumes, 0);
+	arca_config_free(d);
+	arca_buf_free(&b);
+}
+
+static void test_config_volumes_encode_refusals(void **state)
+{
+	char *argv[] = {"/bin/app", NULL};
+	struct arca_config_volume v[2];
+	struct arca_config c = {argv, 1, NULL, 0, NULL, 0, v, 2};
+	struct arca_buf b;
+
+	arca_buf_init(&b, ARCA_MAX_CONFIG, 1);
+	fill_volumes(v);
+	assert_int_equal(arca_config_encode(&c, &b), 0);
+	arca_buf_reset(&b);
+	/* Each of these is something the shield's decoder refuses. */
+	fill_volumes(v);
+	v[0].mode = 3;
+	assert_int_equal(arca_config_encode(&c, &b), ARCA_EINVAL);
+	fill_volumes(v);
+	v[1].has_tag = 0; /* read-only without a pinned tag */
+	assert_int_equal(arca_config_encode(&c, &b), ARCA_EINVAL);
+	fill_volumes(v);
+	snprintf(v[1].name, sizeof(v[1].name), "a/b");
+	assert_int_equal(arca_config_encode(&c, &b), ARCA_EINVAL);
+	fill_volumes(v);
+	snprintf(v[1].name, sizeof(v[1].name), "..");
+	assert_int_equal(arca_config_encode(&c, &b), ARCA_EINVAL);
+	fill_volumes(v);
+	snprintf(v[1].path, sizeof(v[1].path), "/var/lib/app");
+	assert_int_equal(arca_config_encode(&c, &b), ARCA_EINVAL);
+	fill_volumes(v);
+	snprintf(v[1].name, sizeof(v[1].name), "data");
+	assert_int_equal(arca_config_encode(&c, &b), ARCA_EINVAL);
+	fill_volumes(v);
+	snprintf(v[0].path, sizeof(v[0].path), "/var/lib/");
+	assert_int_equal(arca_config_encode(&c, &b), ARCA_EINVAL);
+	fill_volumes(v);
+	memset(v[0].path, 'a', sizeof(v[0].path)); /* not terminated */
+	assert_int_equal(arca_config_encode(&c, &b), ARCA_EINVAL);
+	c.volumes = NULL;
+	assert_int_equal(arca_config_encode(&c, &b), ARCA_EINVAL);
+	assert_int_equal(b.len, 0);
+	arca_buf_free(&b);
+}
+
+/* One volume entry with member k replaced by "k":val (or removed when val
+ * is NULL, or an extra member added when k is unknown). */
+static void volume_json_with(char *out, size_t cap, const char *k, const char *val)
+{
+	static const char *const keys[] = {"name", "path", "mode", "key", "tag", "readonly", "token"};
+	static const char *const vals[] = {"\"data\"", "\"/var/lib/app\"", "\"encrypted\"", "\"" B64_32_SEQ "\"",
+					   "\"" TAG_SEQ "\"", "false", "\"" B64_32_ZERO "\""};
+	size_t o = 0;
+	int found = 0;
+
+	o += (size_t)snprintf(out + o, cap - o, "{\"argv\":[\"a\"],\"env\":[],\"files\":[],\"volumes\":[{");
+	for (size_t i = 0; i < 7; i++) {
+		const char *v = vals[i];
+		if (strcmp(keys[i], k) == 0) {
+			found = 1;
+			if (val == NULL)
+				continue;
+			v = val;
+		}
+		o += (size_t)snprintf(out + o, cap - o, "%s\"%s\":%s", o && out[o - 1] != '{' ? "," : "", keys[i], v);
+	}
+	if (!found)
+		o += (size_t)snprintf(out + o, cap - o, ",\"%s\":%s", k, val);
+	snprintf(out + o, cap - o, "}]}");
+}
+
+static void expect_volume_refused(const char *k, const char *val, const char *needle)
+{
+	char json[1024];
+
+	volume_json_with(json, sizeof(json), k, val);
+	expect_config_refused(json, needle);
+}
+
+static void test_config_volumes_refusals(void **state)
+{
+	char json[1024];
+	struct arca_config *d = NULL;
+	struct arca_errbuf e = {{0}};
+
+	/* The template itself decodes. */
+	volume_json_with(json, sizeof(json), "name", "\"data\"");
+	assert_int_equal(arca_config_decode(u(json), strlen(json), &d, &e), 0);
+	assert_int_equal(d->nvolumes, 1);
+	assert_int_equal(d->volumes[0].has_tag, 1);
+	arca_config_free(d);
+
+	expect_volume_refused("size", "1", "\"volumes\"[0]: unknown key \"size\"");
+	expect_volume_refused("token", NULL, "\"volumes\"[0]: missing key \"token\"");
+	expect_volume_refused("readonly", NULL, "missing key \"readonly\"");
+	/* wrong key length: 31 and 33 bytes, and not base64 */
+	expect_volume_refused("key", "\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==\"",
+			      "\"key\" must be base64 of exactly 32 bytes");
+	expect_volume_refused("key", "\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8g\"",
+			      "\"key\" must be base64 of exactly 32 bytes");
+	expect_volume_refused("key", "\"!AECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"", "\"key\" must be base64");
+	expect_volume_refused("key", "null", "\"key\" must be a string");
+	expect_volume_refused("token", "\"AAAA\"", "\"token\" must be base64 of exactly 32 bytes");
+	/* bad hex */
+	expect_volume_refused("tag", "\"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1\"",
+			      "\"tag\" must be 64 lower-case hex digits or null");
+	expect_volume_refused("tag", "\"g00102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\"",
+			      "\"tag\" must be 64 lower-case hex digits");
+	expect_volume_refused("tag", "\"000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F\"",
+			      "\"tag\" must be 64 lower-case hex digits");
+	expect_volume_refused("tag", "\"" TAG_SEQ "00\"", "\"tag\" must be 64 lower-case hex digits");
+	expect_volume_refused("tag", "7", "\"tag\" must be 64 lower-case hex digits");
+	expect_volume_refused("readonly", "1", "\"readonly\" must be true or false");
+	expect_volume_refused("mode", "\"plain\"", "\"mode\" must be \"encrypted\" or \"authenticated\"");
+	expect_volume_refused("name", "\"a/b\"", "\"name\" must be a volume name");
+	expect_volume_refused("name", "\"..\"", "\"name\" must be a volume name");
+	expect_volume_refused("name", "\"\"", "\"name\" must be a volume name");
+	expect_volume_refused("path", "\"var/lib\"", "\"path\" must be an absolute, normalised");
+	expect_volume_refused("path", "\"/\"", "\"path\" must be an absolute, normalised");
+	expect_volume_refused("path", "\"/a/../b\"", "\"path\" must be an absolute, normalised");
+	expect_volume_refused("path", "\"/a//b\"", "\"path\" must be an absolute, normalised");
+	expect_volume_refused("path", "\"/a/\"", "\"path\" must be an absolute, normalised");
+
+	/* A read-only (code) volume without a tag cannot be opened safely. */
+	volume_json_with(json, sizeof(json), "readonly", "true");
+	assert_int_equal(arca_config_decode(u(json), strlen(json), &d, &e), 0);
+	arca_config_free(d);
+	d = NULL;
+	char *p = strstr(json, "\"tag\":\"");
+	assert_non_null(p);
+	memcpy(p + 6, "null", 4);
+	memmove(p + 10, p + 6 + 66, strlen(p + 6 + 66) + 1);
+	expect_config_refused(json, "a read-only (code) volume must have a tag");
+
+	expect_config_refused("{\"argv\":[\"a\"],\"env\":[],\"files\":[],\"volumes\":{}}",
+			      "\"volumes\" must be an array of objects");
+	expect_config_refused("{\"argv\":[\"a\"],\"env\":[],\"files\":[],\"volumes\":null}",
+			      "\"volumes\" must be an array of objects");
+	expect_config_refused("{\"argv\":[\"a\"],\"env\":[],\"files\":[],\"volumes\":[1]}",
+			      "\"volumes\"[0] must be an object");
+	/* the same name or path twice */
+	const char *one = "{\"key\":\"" B64_32_SEQ "\",\"mode\":\"encrypted\",\"name\":\"data\",\"path\":\"/d\","
+			  "\"readonly\":false,\"tag\":null,\"token\":\"" B64_32_ZERO "\"}";
+	const char *two = "{\"key\":\"" B64_32_SEQ "\",\"mode\":\"encrypted\",\"name\":\"data\",\"path\":\"/e\","
+			  "\"readonly\":false,\"tag\":null,\"token\":\"" B64_32_ZERO "\"}";
+	const char *three = "{\"key\":\"" B64_32_SEQ "\",\"mode\":\"encrypted\",\"name\":\"other\",\"path\":\"/d\","
+			    "\"readonly\":false,\"tag\":null,\"token\":\"" B64_32_ZERO "\"}";
+	snprintf(json, sizeof(json), "{\"argv\":[\"a\"],\"env\":[],\"files\":[],\"volumes\":[%s,%s]}", one, two);
+	expect_config_refused(json, "\"volumes\"[1]: volume name given twice");
+	snprintf(json, sizeof(json), "{\"argv\":[\"a\"],\"env\":[],\"files\":[],\"volumes\":[%s,%s]}", one, three);
+	expect_config_refused(json, "\"volumes\"[1]: path given twice");
+}
+
+/* ---- volume tags ---- */
+
+static void test_voltag_kat_and_roundtrip(void **state)
+{
+	struct arca_msg_voltag m, d;
+	struct arca_errbuf e = {{0}};
+	struct arca_buf b;
+
+	memset(&m, 0, sizeof(m));
+	for (int i = 0; i < 32; i++) {
+		m.token[i] = (uint8_t)i;
+		m.tag[i] = (uint8_t)(0xff - i);
+	}
+	arca_buf_init(&b, 4096, 1);
+	/* previous absent: a volume CAS holds no tag for yet */
+	assert_int_equal(arca_msg_voltag_encode(&m, &b), 0);
+	assert_string_equal((char *)b.p, "{\"previous\":null,\"tag\":"
+					  "\"fffefdfcfbfaf9f8f7f6f5f4f3f2f1f0efeeedecebeae9e8e7e6e5e4e3e2e1e0\","
+					  "\"token\":\"" B64_32_SEQ "\"}");
+	assert_int_equal(arca_msg_voltag_decode(b.p, b.len, &d, &e), 0);
+	assert_int_equal(d.has_previous, 0);
+	assert_memory_equal(d.tag, m.tag, 32);
+	assert_memory_equal(d.token, m.token, 32);
+
+	m.has_previous = 1;
+	for (int i = 0; i < 32; i++)
+		m.previous[i] = (uint8_t)i;
+	arca_buf_reset(&b);
+	assert_int_equal(arca_msg_voltag_encode(&m, &b), 0);
+	assert_non_null(strstr((char *)b.p, "\"previous\":\"" TAG_SEQ "\""));
+	assert_int_equal(arca_msg_voltag_decode(b.p, b.len, &d, &e), 0);
+	assert_int_equal(d.has_previous, 1);
+	assert_memory_equal(d.previous, m.previous, 32);
+	assert_memory_equal(d.tag, m.tag, 32);
+
+	m.has_previous = 2;
+	assert_int_equal(arca_msg_voltag_encode(&m, &b), ARCA_EINVAL);
+	arca_buf_free(&b);
+}
+
+static void expect_voltag_refused(const char *json, const char *needle)
+{
+	struct arca_msg_voltag d;
+	struct arca_errbuf e = {{0}};
+	int rc;
+
+	memset(&d, 0x55, sizeof(d));
+	rc = arca_msg_voltag_decode(u(json), strlen(json), &d, &e);
+	if (rc >= 0 || strstr(e.msg, needle) == NULL)
+		fail_msg("%s: rc %d, \"%s\"", json, rc, e.msg);
+	/* nothing half-decoded is left behind */
+	static const uint8_t zero[sizeof(d)];
+	assert_memory_equal(&d, zero, sizeof(d));
+}
+
+static void test_voltag_refusals(void **state)
+{
+#define TOK "\"token\":\"" B64_32_SEQ "\""
+#define TAG "\"tag\":\"" TAG_SEQ "\""
+	expect_voltag_refused("{" TOK ",\"previous\":null," TAG ",\"x\":1}", "unknown key \"x\"");
+	expect_voltag_refused("{" TOK "," TAG "}", "missing key \"previous\"");
+	expect_voltag_refused("{\"previous\":null," TAG "}", "missing key \"token\"");
+	expect_voltag_refused("{" TOK ",\"previous\":null}", "missing key \"tag\"");
+	expect_voltag_refused("{" TOK ",\"previous\":null,\"tag\":null}", "\"tag\" must be 64 lower-case hex digits");
+	expect_voltag_refused("{" TOK ",\"previous\":\"\"," TAG "}", "\"previous\" must be 64 lower-case hex digits or null");
+	expect_voltag_refused("{" TOK ",\"previous\":\"" TAG_SEQ "0\"," TAG "}", "\"previous\" must be 64");
+	expect_voltag_refused("{" TOK ",\"previous\":null,\"tag\":\"000102030405060708090A0B0C0D0E0F101112131415161718191a1b1c1d1e1f\"}",
+			      "\"tag\" must be 64 lower-case hex digits");
+	expect_voltag_refused("{" TOK ",\"previous\":null,\"tag\":\"zz0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\"}",
+			      "\"tag\" must be 64 lower-case hex digits");
+	expect_voltag_refused("{\"token\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==\",\"previous\":null," TAG "}",
+			      "\"token\" must be base64 of exactly 32 bytes");
+	expect_voltag_refused("{\"token\":7,\"previous\":null," TAG "}", "\"token\" must be a string");
+	expect_voltag_refused("{" TOK ",\"previous\":null," TAG "} x", "not valid JSON");
+	expect_voltag_refused("[]", "expected a JSON object");
+#undef TOK
+#undef TAG
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -597,6 +898,11 @@ int main(void)
 		cmocka_unit_test(test_config_kat_and_roundtrip),
 		cmocka_unit_test(test_config_encode_refusals),
 		cmocka_unit_test(test_config_refusals),
+		cmocka_unit_test(test_config_volumes_kat_and_roundtrip),
+		cmocka_unit_test(test_config_volumes_encode_refusals),
+		cmocka_unit_test(test_config_volumes_refusals),
+		cmocka_unit_test(test_voltag_kat_and_roundtrip),
+		cmocka_unit_test(test_voltag_refusals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
