@@ -98,3 +98,6 @@ fi
 
 # ---- memory shield: workloads protected against native (bench/mem_run.sh) ----
 bash "$src/bench/mem_run.sh" "$ARCA_BUILD"
+
+# ---- protected volumes: file I/O against native and gocryptfs (bench/fs_run.sh) ----
+bash "$src/bench/fs_run.sh" "$ARCA_BUILD"

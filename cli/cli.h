@@ -16,6 +16,7 @@ int cmd_cas(int argc, char **argv);
 int cmd_measure(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_evidence(int argc, char **argv);
+int cmd_fs(int argc, char **argv);
 
 /* Prints "arca: " + message + newline on stderr; returns 1. */
 int cli_fail(const char *fmt, ...) ARCA_PRINTF(1, 2);

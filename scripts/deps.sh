@@ -11,6 +11,7 @@ pkgs=(
   clang libclang-rt-14-dev
   python3 curl jq procps file util-linux
   libjemalloc-dev gdb strace redis-server redis-tools time
+  gocryptfs fuse3
 )
 
 missing=()

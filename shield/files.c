@@ -1,11 +1,13 @@
-/* files.c: injected files (the session's `files:`), served from memory at
- * their paths and never written to disk.
+/* files.c: every interposed call that names a path, routed in one place
+ * (shield_route, volfs.c): to an injected file (the session's `files:`),
+ * to a file in a protected volume (volfs*.c), or to libc untouched.
  *
- * Each open of an injected path gets a fresh memfd holding a copy, sealed
- * so that nobody can change it, positioned at 0; the copy lives only as
- * long as the program keeps the descriptor. The originals stay in mlocked
- * memory (arca_secret_alloc). Writing is refused with EROFS, as on a
- * read-only file system. Every other path goes to libc untouched.
+ * Injected files are served from memory at their paths and never written
+ * to disk. Each open of an injected path gets a fresh memfd holding a
+ * copy, sealed so that nobody can change it, positioned at 0; the copy
+ * lives only as long as the program keeps the descriptor. The originals
+ * stay in mlocked memory (arca_secret_alloc). Writing, renaming or
+ * removing one is refused with EROFS, as on a read-only file system.
  *
  * Limits (by design of interposition): a program that makes system calls
  * itself (syscall(2), io_uring, static binaries) or reaches the file
@@ -18,9 +20,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <limits.h>
 #include <unistd.h>
+#include <utime.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/time.h>
 
 #include "shield.h"
 #include "arca/crypto.h"
@@ -36,6 +43,8 @@ SHIELD_API int __lxstat(int ver, const char *path, struct stat *st);
 SHIELD_API int __lxstat64(int ver, const char *path, struct stat64 *st);
 SHIELD_API int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags);
 SHIELD_API int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags);
+/* glibc's report of a _FORTIFY_SOURCE overflow (prints and aborts). */
+extern void __chk_fail(void) __attribute__((noreturn));
 
 #define INJECTED_MODE (S_IFREG | 0400)
 #define FAKE_DEV 0
@@ -116,6 +125,8 @@ static int injected_fd(const struct shield_file *f)
 	    fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0 ||
 	    lseek(fd, 0, SEEK_SET) != 0)
 		goto fail;
+	if (shield_volfs_owns_fd(fd))
+		shield_volfs_forget_stale(fd);
 	return fd;
 fail:;
 	int err = errno ? errno : EIO;
@@ -152,7 +163,44 @@ static int no_real(void)
 	return -1;
 }
 
+static int fail_errno(int e)
+{
+	errno = e;
+	return -1;
+}
+
 #define REAL(fn) (shield_resolve_real(), shield.real.fn)
+
+/* A descriptor libc handed out: the shield's table must not still claim
+ * its number (volfs_fd.c). */
+static int fresh(int fd)
+{
+	if (fd >= 0 && shield_volfs_owns_fd(fd))
+		shield_volfs_forget_stale(fd);
+	return fd;
+}
+
+/* The one path dispatch: every interposer below asks shield_route where
+ * the path goes. An injected file is served from memory and is read-only;
+ * a path in a volume goes to volfs*.c; anything else to libc, untouched. */
+#define ROUTE(r, dirfd, path, empty_ok)      \
+	struct shield_route r;               \
+	shield_route((dirfd), (path), (empty_ok), &r)
+
+/* What an open of route r does, or -2 when it is libc's. */
+static int open_routed(const struct shield_route *r, int flags, mode_t mode)
+{
+	switch (r->kind) {
+	case SHIELD_ROUTE_INJECTED:
+		return open_injected(r->file, flags);
+	case SHIELD_ROUTE_VOLUME:
+		return shield_volfs_open(r->m, r->rel, flags, mode);
+	case SHIELD_ROUTE_ERROR:
+		return fail_errno(r->err);
+	default:
+		return -2;
+	}
+}
 
 #define OPEN_VARIADIC(name, field)                                              \
 	SHIELD_API int name(const char *path, int flags, ...)                    \
@@ -164,12 +212,13 @@ static int no_real(void)
 			mode = (mode_t)va_arg(ap, int);                          \
 			va_end(ap);                                              \
 		}                                                                \
-		const struct shield_file *f = shield_file_lookup(AT_FDCWD, path); \
-		if (f != NULL)                                                   \
-			return open_injected(f, flags);                          \
+		ROUTE(r, AT_FDCWD, path, 0);                                     \
+		int fd = open_routed(&r, flags, mode);                           \
+		if (fd != -2)                                                    \
+			return fd;                                               \
 		if (REAL(field) == NULL)                                         \
 			return no_real();                                        \
-		return shield.real.field(path, flags, mode);                     \
+		return fresh(shield.real.field(path, flags, mode));              \
 	}
 
 #define OPENAT_VARIADIC(name, field)                                             \
@@ -182,12 +231,13 @@ static int no_real(void)
 			mode = (mode_t)va_arg(ap, int);                           \
 			va_end(ap);                                               \
 		}                                                                 \
-		const struct shield_file *f = shield_file_lookup(dirfd, path);    \
-		if (f != NULL)                                                    \
-			return open_injected(f, flags);                           \
+		ROUTE(r, dirfd, path, 0);                                         \
+		int fd = open_routed(&r, flags, mode);                            \
+		if (fd != -2)                                                     \
+			return fd;                                                \
 		if (REAL(field) == NULL)                                          \
 			return no_real();                                         \
-		return shield.real.field(dirfd, path, flags, mode);               \
+		return fresh(shield.real.field(dirfd, path, flags, mode));        \
 	}
 
 OPEN_VARIADIC(open, open)
@@ -199,22 +249,24 @@ OPENAT_VARIADIC(openat64, openat64)
 #define OPEN_FORTIFY(name, field)                                                \
 	SHIELD_API int name(const char *path, int flags)                         \
 	{                                                                        \
-		const struct shield_file *f = shield_file_lookup(AT_FDCWD, path); \
-		if (f != NULL)                                                   \
-			return open_injected(f, flags);                          \
+		ROUTE(r, AT_FDCWD, path, 0);                                     \
+		int fd = open_routed(&r, flags, 0);                              \
+		if (fd != -2)                                                    \
+			return fd;                                               \
 		if (REAL(field) == NULL)                                         \
 			return no_real();                                        \
-		return shield.real.field(path, flags);                           \
+		return fresh(shield.real.field(path, flags));                    \
 	}
 #define OPENAT_FORTIFY(name, field)                                              \
 	SHIELD_API int name(int dirfd, const char *path, int flags)              \
 	{                                                                        \
-		const struct shield_file *f = shield_file_lookup(dirfd, path);   \
-		if (f != NULL)                                                   \
-			return open_injected(f, flags);                          \
+		ROUTE(r, dirfd, path, 0);                                        \
+		int fd = open_routed(&r, flags, 0);                              \
+		if (fd != -2)                                                    \
+			return fd;                                               \
 		if (REAL(field) == NULL)                                         \
 			return no_real();                                        \
-		return shield.real.field(dirfd, path, flags);                    \
+		return fresh(shield.real.field(dirfd, path, flags));             \
 	}
 
 OPEN_FORTIFY(__open_2, open_2)
@@ -225,12 +277,13 @@ OPENAT_FORTIFY(__openat64_2, openat64_2)
 #define CREAT(name, field)                                                       \
 	SHIELD_API int name(const char *path, mode_t mode)                       \
 	{                                                                        \
-		const struct shield_file *f = shield_file_lookup(AT_FDCWD, path); \
-		if (f != NULL)                                                   \
-			return open_injected(f, O_CREAT | O_WRONLY | O_TRUNC);   \
+		ROUTE(r, AT_FDCWD, path, 0);                                     \
+		int fd = open_routed(&r, O_CREAT | O_WRONLY | O_TRUNC, mode);    \
+		if (fd != -2)                                                    \
+			return fd;                                               \
 		if (REAL(field) == NULL)                                         \
 			return no_real();                                        \
-		return shield.real.field(path, mode);                            \
+		return fresh(shield.real.field(path, mode));                     \
 	}
 
 CREAT(creat, creat)
@@ -257,18 +310,49 @@ static FILE *fopen_injected(const struct shield_file *f, const char *mode)
 #define FOPEN(name, field)                                                       \
 	SHIELD_API FILE *name(const char *path, const char *mode)                \
 	{                                                                        \
-		const struct shield_file *f = shield_file_lookup(AT_FDCWD, path); \
-		if (f != NULL)                                                   \
-			return fopen_injected(f, mode);                          \
+		ROUTE(r, AT_FDCWD, path, 0);                                     \
+		switch (r.kind) {                                                \
+		case SHIELD_ROUTE_INJECTED:                                      \
+			return fopen_injected(r.file, mode);                     \
+		case SHIELD_ROUTE_VOLUME:                                        \
+			return shield_volfs_fopen(r.m, r.rel, mode);             \
+		case SHIELD_ROUTE_ERROR:                                         \
+			errno = r.err;                                           \
+			return NULL;                                             \
+		}                                                                \
 		if (REAL(field) == NULL) {                                       \
 			errno = ENOSYS;                                          \
 			return NULL;                                             \
 		}                                                                \
-		return shield.real.field(path, mode);                            \
+		FILE *fp = shield.real.field(path, mode);                        \
+		if (fp != NULL)                                                  \
+			fresh(VREAL(fileno)(fp));                                \
+		return fp;                                                       \
 	}
 
 FOPEN(fopen, fopen)
 FOPEN(fopen64, fopen64)
+
+#define FREOPEN(name, field)                                                            \
+	SHIELD_API FILE *name(const char *path, const char *mode, FILE *fp)             \
+	{                                                                               \
+		int handled;                                                            \
+		ROUTE(r, AT_FDCWD, path, 0);                                            \
+		if (r.kind == SHIELD_ROUTE_INJECTED) {                                  \
+			errno = EOPNOTSUPP;                                             \
+			return NULL;                                                    \
+		}                                                                       \
+		FILE *res = shield_volfs_freopen(&r, path, mode, fp, &handled);        \
+		if (handled)                                                            \
+			return res;                                                     \
+		res = VREAL(field)(path, mode, fp);                                     \
+		if (res != NULL)                                                        \
+			fresh(VREAL(fileno)(res));                                      \
+		return res;                                                             \
+	}
+
+FREOPEN(freopen, freopen)
+FREOPEN(freopen64, freopen64)
 
 /* ---- stat ---- */
 
@@ -287,84 +371,97 @@ FOPEN(fopen64, fopen64)
 		(st)->st_atim = (st)->st_mtim = (st)->st_ctim = (f)->time;        \
 	} while (0)
 
-static int stat_injected(const struct shield_file *f, struct stat *st)
+/* stat of route r into st (struct stat and stat64 share a layout here);
+ * -2 when it is libc's. */
+static int stat_routed(const struct shield_route *r, struct stat *st)
 {
-	FILL_STAT(st, f);
-	return 0;
+	switch (r->kind) {
+	case SHIELD_ROUTE_INJECTED:
+		FILL_STAT(st, r->file);
+		return 0;
+	case SHIELD_ROUTE_VOLUME:
+		return shield_volfs_stat(r->m, r->rel, st);
+	case SHIELD_ROUTE_VOLFD:
+		return shield_volfs_fd_stat(r->fd, st);
+	case SHIELD_ROUTE_ERROR:
+		return fail_errno(r->err);
+	default:
+		return -2;
+	}
 }
 
-static int stat64_injected(const struct shield_file *f, struct stat64 *st)
-{
-	FILL_STAT(st, f);
-	return 0;
-}
-
-/* AT_EMPTY_PATH with "" means the descriptor itself: never a path match. */
-#define STAT_PATH(name, stype, fill, field)                                      \
+#define STAT_PATH(name, stype, field)                                            \
 	SHIELD_API int name(const char *path, stype *st)                         \
 	{                                                                        \
-		const struct shield_file *f = shield_file_lookup(AT_FDCWD, path); \
-		if (f != NULL)                                                   \
-			return fill(f, st);                                      \
+		ROUTE(r, AT_FDCWD, path, 0);                                     \
+		int rc = stat_routed(&r, (struct stat *)st);                     \
+		if (rc != -2)                                                    \
+			return rc;                                               \
 		if (REAL(field) == NULL)                                         \
 			return no_real();                                        \
 		return shield.real.field(path, st);                              \
 	}
 
-STAT_PATH(stat, struct stat, stat_injected, stat)
-STAT_PATH(lstat, struct stat, stat_injected, lstat)
-STAT_PATH(stat64, struct stat64, stat64_injected, stat64)
-STAT_PATH(lstat64, struct stat64, stat64_injected, lstat64)
+STAT_PATH(stat, struct stat, stat)
+STAT_PATH(lstat, struct stat, lstat)
+STAT_PATH(stat64, struct stat64, stat64)
+STAT_PATH(lstat64, struct stat64, lstat64)
 
-#define STAT_AT(name, stype, fill, field)                                        \
+/* AT_EMPTY_PATH with "" means the descriptor itself. */
+#define STAT_AT(name, stype, field)                                              \
 	SHIELD_API int name(int dirfd, const char *path, stype *st, int flags)   \
 	{                                                                        \
-		const struct shield_file *f = shield_file_lookup(dirfd, path);   \
-		if (f != NULL)                                                   \
-			return fill(f, st);                                      \
+		ROUTE(r, dirfd, path, (flags & AT_EMPTY_PATH) != 0);             \
+		int rc = stat_routed(&r, (struct stat *)st);                     \
+		if (rc != -2)                                                    \
+			return rc;                                               \
 		if (REAL(field) == NULL)                                         \
 			return no_real();                                        \
 		return shield.real.field(dirfd, path, st, flags);                \
 	}
 
-STAT_AT(fstatat, struct stat, stat_injected, fstatat)
-STAT_AT(fstatat64, struct stat64, stat64_injected, fstatat64)
+STAT_AT(fstatat, struct stat, fstatat)
+STAT_AT(fstatat64, struct stat64, fstatat64)
 
 /* Programs built against glibc before 2.33 call these. */
-#define XSTAT(name, stype, fill, field)                                          \
+#define XSTAT(name, stype, field)                                                \
 	SHIELD_API int name(int ver, const char *path, stype *st)                \
 	{                                                                        \
-		const struct shield_file *f = shield_file_lookup(AT_FDCWD, path); \
-		if (f != NULL)                                                   \
-			return fill(f, st);                                      \
+		ROUTE(r, AT_FDCWD, path, 0);                                     \
+		int rc = stat_routed(&r, (struct stat *)st);                     \
+		if (rc != -2)                                                    \
+			return rc;                                               \
 		if (REAL(field) == NULL)                                         \
 			return no_real();                                        \
 		return shield.real.field(ver, path, st);                         \
 	}
 
-XSTAT(__xstat, struct stat, stat_injected, xstat)
-XSTAT(__lxstat, struct stat, stat_injected, lxstat)
-XSTAT(__xstat64, struct stat64, stat64_injected, xstat64)
-XSTAT(__lxstat64, struct stat64, stat64_injected, lxstat64)
+XSTAT(__xstat, struct stat, xstat)
+XSTAT(__lxstat, struct stat, lxstat)
+XSTAT(__xstat64, struct stat64, xstat64)
+XSTAT(__lxstat64, struct stat64, lxstat64)
 
-#define FXSTATAT(name, stype, fill, field)                                                \
+#define FXSTATAT(name, stype, field)                                                      \
 	SHIELD_API int name(int ver, int dirfd, const char *path, stype *st, int flags) \
 	{                                                                                 \
-		const struct shield_file *f = shield_file_lookup(dirfd, path);            \
-		if (f != NULL)                                                            \
-			return fill(f, st);                                               \
+		ROUTE(r, dirfd, path, (flags & AT_EMPTY_PATH) != 0);                      \
+		int rc = stat_routed(&r, (struct stat *)st);                              \
+		if (rc != -2)                                                             \
+			return rc;                                                        \
 		if (REAL(field) == NULL)                                                  \
 			return no_real();                                                 \
 		return shield.real.field(ver, dirfd, path, st, flags);                    \
 	}
 
-FXSTATAT(__fxstatat, struct stat, stat_injected, fxstatat)
-FXSTATAT(__fxstatat64, struct stat64, stat64_injected, fxstatat64)
+FXSTATAT(__fxstatat, struct stat, fxstatat)
+FXSTATAT(__fxstatat64, struct stat64, fxstatat64)
 
 SHIELD_API int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *stx)
 {
-	const struct shield_file *f = shield_file_lookup(dirfd, path);
-	if (f != NULL) {
+	ROUTE(r, dirfd, path, (flags & AT_EMPTY_PATH) != 0);
+	switch (r.kind) {
+	case SHIELD_ROUTE_INJECTED: {
+		const struct shield_file *f = r.file;
 		memset(stx, 0, sizeof(*stx));
 		stx->stx_mask = STATX_BASIC_STATS;
 		stx->stx_blksize = 4096;
@@ -378,6 +475,13 @@ SHIELD_API int statx(int dirfd, const char *path, int flags, unsigned int mask, 
 		stx->stx_atime.tv_sec = stx->stx_mtime.tv_sec = stx->stx_ctime.tv_sec = f->time.tv_sec;
 		stx->stx_atime.tv_nsec = stx->stx_mtime.tv_nsec = stx->stx_ctime.tv_nsec = (uint32_t)f->time.tv_nsec;
 		return 0;
+	}
+	case SHIELD_ROUTE_VOLUME:
+		return shield_volfs_statx(r.m, r.rel, stx);
+	case SHIELD_ROUTE_VOLFD:
+		return shield_volfs_fd_statx(r.fd, stx);
+	case SHIELD_ROUTE_ERROR:
+		return fail_errno(r.err);
 	}
 	if (REAL(statx) == NULL)
 		return no_real();
@@ -399,11 +503,29 @@ static int access_injected(int mode)
 	return 0;
 }
 
+static int access_routed(const struct shield_route *r, int mode)
+{
+	struct stat st;
+	switch (r->kind) {
+	case SHIELD_ROUTE_INJECTED:
+		return access_injected(mode);
+	case SHIELD_ROUTE_VOLUME:
+		return shield_volfs_access(r->m, r->rel, mode);
+	case SHIELD_ROUTE_VOLFD:
+		return shield_volfs_fd_stat(r->fd, &st);
+	case SHIELD_ROUTE_ERROR:
+		return fail_errno(r->err);
+	default:
+		return -2;
+	}
+}
+
 SHIELD_API int access(const char *path, int mode)
 {
-	const struct shield_file *f = shield_file_lookup(AT_FDCWD, path);
-	if (f != NULL)
-		return access_injected(mode);
+	ROUTE(r, AT_FDCWD, path, 0);
+	int rc = access_routed(&r, mode);
+	if (rc != -2)
+		return rc;
 	if (REAL(access) == NULL)
 		return no_real();
 	return shield.real.access(path, mode);
@@ -411,10 +533,568 @@ SHIELD_API int access(const char *path, int mode)
 
 SHIELD_API int faccessat(int dirfd, const char *path, int mode, int flags)
 {
-	const struct shield_file *f = shield_file_lookup(dirfd, path);
-	if (f != NULL)
-		return access_injected(mode);
+	ROUTE(r, dirfd, path, (flags & AT_EMPTY_PATH) != 0);
+	int rc = access_routed(&r, mode);
+	if (rc != -2)
+		return rc;
 	if (REAL(faccessat) == NULL)
 		return no_real();
 	return shield.real.faccessat(dirfd, path, mode, flags);
+}
+
+/* ---- changes to the namespace and attributes ----
+ * An injected file is read-only (EROFS); a volume path goes to volfs.c. */
+
+SHIELD_API int truncate(const char *path, off_t len)
+{
+	ROUTE(r, AT_FDCWD, path, 0);
+	switch (r.kind) {
+	case SHIELD_ROUTE_INJECTED:
+		return fail_errno(EROFS);
+	case SHIELD_ROUTE_VOLUME:
+		return shield_volfs_truncate(r.m, r.rel, len);
+	case SHIELD_ROUTE_ERROR:
+		return fail_errno(r.err);
+	}
+	return VREAL(truncate)(path, len);
+}
+
+SHIELD_API int truncate64(const char *path, off64_t len)
+{
+	return truncate(path, len);
+}
+
+static int unlink_routed(const struct shield_route *r, int dir)
+{
+	switch (r->kind) {
+	case SHIELD_ROUTE_INJECTED:
+		return fail_errno(dir ? ENOTDIR : EROFS);
+	case SHIELD_ROUTE_VOLUME:
+		return dir ? shield_volfs_rmdir(r->m, r->rel) : shield_volfs_unlink(r->m, r->rel);
+	case SHIELD_ROUTE_ERROR:
+		return fail_errno(r->err);
+	default:
+		return -2;
+	}
+}
+
+SHIELD_API int unlink(const char *path)
+{
+	ROUTE(r, AT_FDCWD, path, 0);
+	int rc = unlink_routed(&r, 0);
+	return rc != -2 ? rc : VREAL(unlink)(path);
+}
+
+SHIELD_API int unlinkat(int dirfd, const char *path, int flags)
+{
+	ROUTE(r, dirfd, path, 0);
+	int rc = unlink_routed(&r, (flags & AT_REMOVEDIR) != 0);
+	return rc != -2 ? rc : VREAL(unlinkat)(dirfd, path, flags);
+}
+
+SHIELD_API int rmdir(const char *path)
+{
+	ROUTE(r, AT_FDCWD, path, 0);
+	int rc = unlink_routed(&r, 1);
+	return rc != -2 ? rc : VREAL(rmdir)(path);
+}
+
+static int mkdir_routed(const struct shield_route *r, mode_t mode)
+{
+	switch (r->kind) {
+	case SHIELD_ROUTE_INJECTED:
+		return fail_errno(EEXIST);
+	case SHIELD_ROUTE_VOLUME:
+		return shield_volfs_mkdir(r->m, r->rel, mode);
+	case SHIELD_ROUTE_ERROR:
+		return fail_errno(r->err);
+	default:
+		return -2;
+	}
+}
+
+SHIELD_API int mkdir(const char *path, mode_t mode)
+{
+	ROUTE(r, AT_FDCWD, path, 0);
+	int rc = mkdir_routed(&r, mode);
+	return rc != -2 ? rc : VREAL(mkdir)(path, mode);
+}
+
+SHIELD_API int mkdirat(int dirfd, const char *path, mode_t mode)
+{
+	ROUTE(r, dirfd, path, 0);
+	int rc = mkdir_routed(&r, mode);
+	return rc != -2 ? rc : VREAL(mkdirat)(dirfd, path, mode);
+}
+
+/* Both ends in one volume, or neither in any: else EXDEV, as between two
+ * file systems (mv then copies). */
+static int rename_routed(int fd1, const char *p1, int fd2, const char *p2, unsigned flags)
+{
+	ROUTE(a, fd1, p1, 0);
+	ROUTE(b, fd2, p2, 0);
+	if (a.kind == SHIELD_ROUTE_LIBC && b.kind == SHIELD_ROUTE_LIBC)
+		return -2;
+	if (a.kind == SHIELD_ROUTE_ERROR)
+		return fail_errno(a.err);
+	if (b.kind == SHIELD_ROUTE_ERROR)
+		return fail_errno(b.err);
+	if (a.kind == SHIELD_ROUTE_INJECTED || b.kind == SHIELD_ROUTE_INJECTED)
+		return fail_errno(EROFS);
+	if (a.kind == SHIELD_ROUTE_VOLUME && b.kind == SHIELD_ROUTE_VOLUME && a.m == b.m)
+		return shield_volfs_rename(a.m, a.rel, b.rel, flags);
+	return fail_errno(EXDEV);
+}
+
+SHIELD_API int rename(const char *from, const char *to)
+{
+	int rc = rename_routed(AT_FDCWD, from, AT_FDCWD, to, 0);
+	return rc != -2 ? rc : VREAL(rename)(from, to);
+}
+
+SHIELD_API int renameat(int fd1, const char *from, int fd2, const char *to)
+{
+	int rc = rename_routed(fd1, from, fd2, to, 0);
+	return rc != -2 ? rc : VREAL(renameat)(fd1, from, fd2, to);
+}
+
+SHIELD_API int renameat2(int fd1, const char *from, int fd2, const char *to, unsigned int flags)
+{
+	int rc = rename_routed(fd1, from, fd2, to, flags);
+	return rc != -2 ? rc : VREAL(renameat2)(fd1, from, fd2, to, flags);
+}
+
+static int chmod_routed(const struct shield_route *r, mode_t mode)
+{
+	switch (r->kind) {
+	case SHIELD_ROUTE_INJECTED:
+		return fail_errno(EROFS);
+	case SHIELD_ROUTE_VOLUME:
+		return shield_volfs_chmod(r->m, r->rel, mode);
+	case SHIELD_ROUTE_VOLFD:
+		return fchmod(r->fd, mode);
+	case SHIELD_ROUTE_ERROR:
+		return fail_errno(r->err);
+	default:
+		return -2;
+	}
+}
+
+SHIELD_API int chmod(const char *path, mode_t mode)
+{
+	ROUTE(r, AT_FDCWD, path, 0);
+	int rc = chmod_routed(&r, mode);
+	return rc != -2 ? rc : VREAL(chmod)(path, mode);
+}
+
+SHIELD_API int fchmodat(int dirfd, const char *path, mode_t mode, int flags)
+{
+	ROUTE(r, dirfd, path, (flags & AT_EMPTY_PATH) != 0);
+	int rc = chmod_routed(&r, mode);
+	return rc != -2 ? rc : VREAL(fchmodat)(dirfd, path, mode, flags);
+}
+
+static int chown_routed(const struct shield_route *r, uid_t uid, gid_t gid)
+{
+	switch (r->kind) {
+	case SHIELD_ROUTE_INJECTED:
+		return fail_errno(EROFS);
+	case SHIELD_ROUTE_VOLUME:
+		return shield_volfs_chown(r->m, r->rel, uid, gid);
+	case SHIELD_ROUTE_VOLFD:
+		return fchown(r->fd, uid, gid);
+	case SHIELD_ROUTE_ERROR:
+		return fail_errno(r->err);
+	default:
+		return -2;
+	}
+}
+
+SHIELD_API int chown(const char *path, uid_t uid, gid_t gid)
+{
+	ROUTE(r, AT_FDCWD, path, 0);
+	int rc = chown_routed(&r, uid, gid);
+	return rc != -2 ? rc : VREAL(chown)(path, uid, gid);
+}
+
+SHIELD_API int lchown(const char *path, uid_t uid, gid_t gid)
+{
+	ROUTE(r, AT_FDCWD, path, 0);
+	int rc = chown_routed(&r, uid, gid);
+	return rc != -2 ? rc : VREAL(lchown)(path, uid, gid);
+}
+
+SHIELD_API int fchownat(int dirfd, const char *path, uid_t uid, gid_t gid, int flags)
+{
+	ROUTE(r, dirfd, path, (flags & AT_EMPTY_PATH) != 0);
+	int rc = chown_routed(&r, uid, gid);
+	return rc != -2 ? rc : VREAL(fchownat)(dirfd, path, uid, gid, flags);
+}
+
+static int utime_routed(const struct shield_route *r, const struct timespec ts[2])
+{
+	switch (r->kind) {
+	case SHIELD_ROUTE_INJECTED:
+		return fail_errno(EROFS);
+	case SHIELD_ROUTE_VOLUME:
+		return shield_volfs_utime(r->m, r->rel, ts);
+	case SHIELD_ROUTE_VOLFD:
+		return futimens(r->fd, ts);
+	case SHIELD_ROUTE_ERROR:
+		return fail_errno(r->err);
+	default:
+		return -2;
+	}
+}
+
+/* timeval pairs as timespec pairs; NULL stays NULL (now). */
+static const struct timespec *tv2ts(const struct timeval *tv, struct timespec ts[2])
+{
+	if (tv == NULL)
+		return NULL;
+	for (int i = 0; i < 2; i++) {
+		ts[i].tv_sec = tv[i].tv_sec;
+		ts[i].tv_nsec = tv[i].tv_usec * 1000;
+	}
+	return ts;
+}
+
+SHIELD_API int utimensat(int dirfd, const char *path, const struct timespec ts[2], int flags)
+{
+	/* futimens(dirfd): libc declares path nonnull, the system call
+	 * takes NULL; a volatile copy keeps the compiler from assuming. */
+	const char *volatile p = path;
+	if (p == NULL) {
+		if (shield_volfs_owns_fd(dirfd))
+			return futimens(dirfd, ts);
+		return VREAL(utimensat)(dirfd, path, ts, flags);
+	}
+	ROUTE(r, dirfd, path, (flags & AT_EMPTY_PATH) != 0);
+	int rc = utime_routed(&r, ts);
+	return rc != -2 ? rc : VREAL(utimensat)(dirfd, path, ts, flags);
+}
+
+SHIELD_API int utime(const char *path, const struct utimbuf *times)
+{
+	struct timespec ts[2];
+	ROUTE(r, AT_FDCWD, path, 0);
+	const struct timespec *t = NULL;
+	if (times != NULL) {
+		ts[0] = (struct timespec){times->actime, 0};
+		ts[1] = (struct timespec){times->modtime, 0};
+		t = ts;
+	}
+	int rc = utime_routed(&r, t);
+	return rc != -2 ? rc : VREAL(utime)(path, times);
+}
+
+SHIELD_API int utimes(const char *path, const struct timeval tv[2])
+{
+	struct timespec ts[2];
+	ROUTE(r, AT_FDCWD, path, 0);
+	int rc = utime_routed(&r, tv2ts(tv, ts));
+	return rc != -2 ? rc : VREAL(utimes)(path, tv);
+}
+
+SHIELD_API int lutimes(const char *path, const struct timeval tv[2])
+{
+	struct timespec ts[2];
+	ROUTE(r, AT_FDCWD, path, 0);
+	int rc = utime_routed(&r, tv2ts(tv, ts));
+	return rc != -2 ? rc : VREAL(lutimes)(path, tv);
+}
+
+SHIELD_API int futimesat(int dirfd, const char *path, const struct timeval tv[2])
+{
+	struct timespec ts[2];
+	if (path == NULL) {
+		if (shield_volfs_owns_fd(dirfd))
+			return futimens(dirfd, tv2ts(tv, ts));
+		return VREAL(futimesat)(dirfd, path, tv);
+	}
+	ROUTE(r, dirfd, path, 0);
+	int rc = utime_routed(&r, tv2ts(tv, ts));
+	return rc != -2 ? rc : VREAL(futimesat)(dirfd, path, tv);
+}
+
+SHIELD_API int chdir(const char *path)
+{
+	ROUTE(r, AT_FDCWD, path, 0);
+	switch (r.kind) {
+	case SHIELD_ROUTE_INJECTED:
+		return fail_errno(ENOTDIR);
+	case SHIELD_ROUTE_VOLUME:
+		return shield_volfs_chdir(r.m, r.rel);
+	case SHIELD_ROUTE_ERROR:
+		return fail_errno(r.err);
+	}
+	return VREAL(chdir)(path);
+}
+
+/* Nothing in a volume or among the injected files is a symbolic link. */
+static int readlink_routed(const struct shield_route *r)
+{
+	switch (r->kind) {
+	case SHIELD_ROUTE_INJECTED:
+		return fail_errno(EINVAL);
+	case SHIELD_ROUTE_VOLUME:
+		return shield_volfs_readlink(r->m, r->rel);
+	case SHIELD_ROUTE_ERROR:
+		return fail_errno(r->err);
+	default:
+		return -2;
+	}
+}
+
+SHIELD_API ssize_t readlink(const char *path, char *buf, size_t n)
+{
+	ROUTE(r, AT_FDCWD, path, 0);
+	int rc = readlink_routed(&r);
+	return rc != -2 ? rc : VREAL(readlink)(path, buf, n);
+}
+
+SHIELD_API ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t n)
+{
+	ROUTE(r, dirfd, path, 0);
+	int rc = readlink_routed(&r);
+	return rc != -2 ? rc : VREAL(readlinkat)(dirfd, path, buf, n);
+}
+
+SHIELD_API ssize_t __readlink_chk(const char *path, char *buf, size_t n, size_t buflen);
+SHIELD_API ssize_t __readlink_chk(const char *path, char *buf, size_t n, size_t buflen)
+{
+	ROUTE(r, AT_FDCWD, path, 0);
+	int rc = readlink_routed(&r);
+	return rc != -2 ? rc : VREAL(readlink_chk)(path, buf, n, buflen);
+}
+
+SHIELD_API ssize_t __readlinkat_chk(int dirfd, const char *path, char *buf, size_t n, size_t buflen);
+SHIELD_API ssize_t __readlinkat_chk(int dirfd, const char *path, char *buf, size_t n, size_t buflen)
+{
+	ROUTE(r, dirfd, path, 0);
+	int rc = readlink_routed(&r);
+	return rc != -2 ? rc : VREAL(readlinkat_chk)(dirfd, path, buf, n, buflen);
+}
+
+/* The canonical name of a path in a volume or of an injected file; *done
+ * says whether it was ours to answer. */
+static char *realpath_routed(const char *path, char *buf, int *done)
+{
+	ROUTE(r, AT_FDCWD, path, 0);
+	*done = 1;
+	switch (r.kind) {
+	case SHIELD_ROUTE_INJECTED: {
+		size_t n = strlen(r.file->path);
+		char *out = buf != NULL ? buf : malloc(n + 1);
+		if (out != NULL)
+			memcpy(out, r.file->path, n + 1);
+		return out;
+	}
+	case SHIELD_ROUTE_VOLUME:
+		return shield_volfs_realpath(r.m, r.rel, buf);
+	case SHIELD_ROUTE_ERROR:
+		errno = r.err;
+		return NULL;
+	}
+	*done = 0;
+	return NULL;
+}
+
+SHIELD_API char *realpath(const char *path, char *resolved)
+{
+	int done;
+	char *res = realpath_routed(path, resolved, &done);
+	return done ? res : VREAL(realpath)(path, resolved);
+}
+
+SHIELD_API char *__realpath_chk(const char *path, char *resolved, size_t len);
+SHIELD_API char *__realpath_chk(const char *path, char *resolved, size_t len)
+{
+	int done;
+	if (resolved != NULL && len < PATH_MAX)
+		__chk_fail();
+	char *res = realpath_routed(path, resolved, &done);
+	return done ? res : VREAL(realpath_chk)(path, resolved, len);
+}
+
+SHIELD_API char *canonicalize_file_name(const char *path)
+{
+	int done;
+	char *res = realpath_routed(path, NULL, &done);
+	return done ? res : VREAL(canonicalize_file_name)(path);
+}
+
+/* Links, symbolic links, FIFOs and device nodes are not kept in volumes. */
+static int nolink(const struct shield_route *r)
+{
+	switch (r->kind) {
+	case SHIELD_ROUTE_INJECTED:
+		return fail_errno(EEXIST);
+	case SHIELD_ROUTE_VOLUME:
+	case SHIELD_ROUTE_VOLFD:
+		return fail_errno(EPERM);
+	case SHIELD_ROUTE_ERROR:
+		return fail_errno(r->err);
+	default:
+		return -2;
+	}
+}
+
+SHIELD_API int link(const char *from, const char *to)
+{
+	ROUTE(a, AT_FDCWD, from, 0);
+	ROUTE(b, AT_FDCWD, to, 0);
+	if (a.kind == SHIELD_ROUTE_VOLUME || b.kind != SHIELD_ROUTE_LIBC)
+		return nolink(a.kind == SHIELD_ROUTE_VOLUME ? &a : &b);
+	return VREAL(link)(from, to);
+}
+
+SHIELD_API int linkat(int fd1, const char *from, int fd2, const char *to, int flags)
+{
+	ROUTE(a, fd1, from, (flags & AT_EMPTY_PATH) != 0);
+	ROUTE(b, fd2, to, 0);
+	if (a.kind == SHIELD_ROUTE_VOLUME || a.kind == SHIELD_ROUTE_VOLFD || b.kind != SHIELD_ROUTE_LIBC)
+		return nolink(b.kind != SHIELD_ROUTE_LIBC ? &b : &a);
+	return VREAL(linkat)(fd1, from, fd2, to, flags);
+}
+
+SHIELD_API int symlink(const char *target, const char *path)
+{
+	ROUTE(r, AT_FDCWD, path, 0);
+	int rc = nolink(&r);
+	return rc != -2 ? rc : VREAL(symlink)(target, path);
+}
+
+SHIELD_API int symlinkat(const char *target, int dirfd, const char *path)
+{
+	ROUTE(r, dirfd, path, 0);
+	int rc = nolink(&r);
+	return rc != -2 ? rc : VREAL(symlinkat)(target, dirfd, path);
+}
+
+SHIELD_API int mkfifo(const char *path, mode_t mode)
+{
+	ROUTE(r, AT_FDCWD, path, 0);
+	int rc = nolink(&r);
+	return rc != -2 ? rc : VREAL(mkfifo)(path, mode);
+}
+
+SHIELD_API int mkfifoat(int dirfd, const char *path, mode_t mode)
+{
+	ROUTE(r, dirfd, path, 0);
+	int rc = nolink(&r);
+	return rc != -2 ? rc : VREAL(mkfifoat)(dirfd, path, mode);
+}
+
+SHIELD_API int mknod(const char *path, mode_t mode, dev_t dev)
+{
+	ROUTE(r, AT_FDCWD, path, 0);
+	int rc = nolink(&r);
+	return rc != -2 ? rc : VREAL(mknod)(path, mode, dev);
+}
+
+SHIELD_API int mknodat(int dirfd, const char *path, mode_t mode, dev_t dev)
+{
+	ROUTE(r, dirfd, path, 0);
+	int rc = nolink(&r);
+	return rc != -2 ? rc : VREAL(mknodat)(dirfd, path, mode, dev);
+}
+
+/* The file system of a path in a volume is that of the volume's directory. */
+static int statfs_routed(const char *path, void *buf, int vfs, int *done)
+{
+	struct stat st;
+	ROUTE(r, AT_FDCWD, path, 0);
+	*done = 1;
+	switch (r.kind) {
+	case SHIELD_ROUTE_VOLUME:
+		if (shield_volfs_stat(r.m, r.rel, &st) != 0)
+			return -1;
+		shield_volfs_enter();
+		int rc = vfs ? VREAL(statvfs)(r.m->path, buf) : VREAL(statfs)(r.m->path, buf);
+		shield_volfs_leave();
+		return rc;
+	case SHIELD_ROUTE_ERROR:
+		return fail_errno(r.err);
+	}
+	*done = 0;
+	return -1;
+}
+
+SHIELD_API int statfs(const char *path, struct statfs *buf)
+{
+	int done, rc = statfs_routed(path, buf, 0, &done);
+	return done ? rc : VREAL(statfs)(path, buf);
+}
+
+SHIELD_API int statfs64(const char *path, struct statfs64 *buf)
+{
+	int done, rc = statfs_routed(path, buf, 0, &done);
+	return done ? rc : VREAL(statfs)(path, buf);
+}
+
+SHIELD_API int statvfs(const char *path, struct statvfs *buf)
+{
+	int done, rc = statfs_routed(path, buf, 1, &done);
+	return done ? rc : VREAL(statvfs)(path, buf);
+}
+
+SHIELD_API int statvfs64(const char *path, struct statvfs64 *buf)
+{
+	int done, rc = statfs_routed(path, buf, 1, &done);
+	return done ? rc : VREAL(statvfs)(path, buf);
+}
+
+/* ---- directories ---- */
+
+SHIELD_API DIR *opendir(const char *path)
+{
+	ROUTE(r, AT_FDCWD, path, 0);
+	switch (r.kind) {
+	case SHIELD_ROUTE_INJECTED:
+		errno = ENOTDIR;
+		return NULL;
+	case SHIELD_ROUTE_VOLUME:
+		return shield_volfs_opendir(r.m, r.rel);
+	case SHIELD_ROUTE_ERROR:
+		errno = r.err;
+		return NULL;
+	}
+	DIR *d = VREAL(opendir)(path);
+	if (d != NULL)
+		fresh(VREAL(dirfd)(d));
+	return d;
+}
+
+SHIELD_API int scandir(const char *path, struct dirent ***list, int (*sel)(const struct dirent *),
+		       int (*cmp)(const struct dirent **, const struct dirent **))
+{
+	int handled, n = shield_volfs_scandir(AT_FDCWD, path, list, sel, cmp, &handled);
+	return handled ? n : VREAL(scandir)(path, list, sel, cmp);
+}
+
+SHIELD_API int scandir64(const char *path, struct dirent64 ***list, int (*sel)(const struct dirent64 *),
+			 int (*cmp)(const struct dirent64 **, const struct dirent64 **))
+{
+	int handled, n = shield_volfs_scandir(AT_FDCWD, path, (struct dirent ***)list,
+					      (int (*)(const struct dirent *))sel,
+					      (int (*)(const struct dirent **, const struct dirent **))cmp, &handled);
+	return handled ? n : VREAL(scandir64)(path, list, sel, cmp);
+}
+
+SHIELD_API int scandirat(int dirfd, const char *path, struct dirent ***list, int (*sel)(const struct dirent *),
+			 int (*cmp)(const struct dirent **, const struct dirent **))
+{
+	int handled, n = shield_volfs_scandir(dirfd, path, list, sel, cmp, &handled);
+	return handled ? n : VREAL(scandirat)(dirfd, path, list, sel, cmp);
+}
+
+SHIELD_API int scandirat64(int dirfd, const char *path, struct dirent64 ***list,
+			   int (*sel)(const struct dirent64 *),
+			   int (*cmp)(const struct dirent64 **, const struct dirent64 **))
+{
+	int handled, n = shield_volfs_scandir(dirfd, path, (struct dirent ***)list,
+					      (int (*)(const struct dirent *))sel,
+					      (int (*)(const struct dirent **, const struct dirent **))cmp, &handled);
+	return handled ? n : VREAL(scandirat64)(dirfd, path, list, sel, cmp);
 }

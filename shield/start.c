@@ -231,6 +231,9 @@ __attribute__((noreturn)) static void start(void)
 	struct arca_config *cfg = shield_attest(&env);
 	char **v = build_vector(cfg);
 	shield_files_install(cfg);
+	/* Before main, with the keys still in the configuration: the
+	 * volumes are opened (checked against CAS's tags) or created. */
+	shield_volumes_mount(cfg, &env);
 	int nargc = (int)cfg->argc;
 	arca_config_free(cfg); /* wipes the decrypted copies */
 

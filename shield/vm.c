@@ -404,6 +404,8 @@ static int take_part(uintptr_t a, uintptr_t b, int kind, void *arg)
 
 static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off, const void *ret)
 {
+	if (fd >= 0 && shield_volfs_owns_fd(fd))
+		return shield_volfs_mmap(addr, len, prot, flags, fd, off);
 	if (M->active && (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE && len != 0 &&
 	    shield_from_jemalloc(ret) && !(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE))) {
 		/* jemalloc's own metadata. A hint means "here or not at all". */

@@ -76,7 +76,9 @@ void arca_vol_tag_hex(const uint8_t tag[static ARCA_VOL_TAG_LEN], char out[stati
 int arca_vol_tag_parse(const char *hex, uint8_t tag[static ARCA_VOL_TAG_LEN]) ARCA_MUST_CHECK;
 
 /* Called by arca_vol_commit between writing manifest.new and making it
- * current (step 3); nonzero fails the commit. */
+ * current (step 3); nonzero fails the commit. It runs with the volume
+ * locked, so it must not call into the volume; the same holds for the log
+ * hook and for arca_vol_verify's callbacks. */
 typedef int (*arca_vol_publish_fn)(const uint8_t old_tag[ARCA_VOL_TAG_LEN], const uint8_t new_tag[ARCA_VOL_TAG_LEN],
 				   void *arg);
 void arca_vol_set_publish(struct arca_vol *v, arca_vol_publish_fn fn, void *arg);

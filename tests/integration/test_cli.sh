@@ -51,7 +51,7 @@ check "help says what sim mode does not protect against" has help.out 'malicious
 run none.out "$arca"; expect_rc "no command is a usage error" 2 none.out
 check "no command prints usage" has none.out 'usage'
 run unk.out "$arca" frobnicate; expect_rc "unknown command" 2 unk.out
-for c in fs bench; do
+for c in bench; do
   run na.out "$arca" "$c"; expect_rc "arca $c" 2 na.out
   check "arca $c says it is not available" has na.out 'not available in this version'
 done
