@@ -52,6 +52,9 @@ start_fake() {
   stop_fake
   rm -rf "$tmp/tsm"
   mkdir -p "$tmp/tsm"
+  # The background child truncates fake.out only when it gets to run: the
+  # previous fake's "ready" must not be there to be read before that.
+  rm -f "$tmp/fake.out"
   "$fake" "$root" "$@" >"$tmp/fake.out" 2>"$tmp/fake.err" &
   fake_pid=$!
   for _ in $(seq 100); do
