@@ -159,6 +159,9 @@ void secmem_register_fork(void);
 int secmem_fork_begin(void);
 /* Forgets secmem_fork_begin when no fork happened. */
 void secmem_fork_abort(void);
+/* Whether the last fork of this thread made a child that could not get its
+ * copy of secret memory (it exits 127 at once): fork() reaps it and fails. */
+int secmem_fork_failed(void);
 /* Calls fn for each line of /proc/self/maps (raw calls, no heap: safe in
  * a fork child); stops at and returns fn's first non-zero answer. */
 int secmem_maps_foreach(int (*fn)(uintptr_t lo, uintptr_t hi, int prot, int shared, const char *name, void *arg),

@@ -595,7 +595,15 @@ struct fork_plan {
 static __thread struct fork_plan *fork_plan IE;
 static __thread int fork_via_vm IE; /* vm.c's fork() runs this fork on a scratch stack */
 static __thread sigset_t fork_mask IE;
+static __thread int fork_failed IE;	 /* the last fork's child could not get its copy */
 static struct sigaction fork_old_segv; /* for other threads' faults during a fork */
+
+/* glibc's lock of its list of FILEs, exported; glibc's fork takes it only
+ * after every prepare handler, i.e. after our copy, and a child copied while
+ * another thread was changing the list hangs in glibc's reset of it. */
+extern void _IO_list_lock(void);
+extern void _IO_list_unlock(void);
+extern void _IO_list_resetlock(void);
 
 /* The fault handler and the plan's application run in the child before its
  * secret memory is back: no libc call that might touch libc's data, no PLT
@@ -649,11 +657,29 @@ static void fork_plan_apply(struct fork_plan *p)
 	p->applied = 1;
 }
 
+/* A fault that is not a fork child's first touch of its holes belongs to
+ * the program: its own handler runs as if ours were not there (a garbage
+ * collector's write barrier in another thread, say); with no handler the
+ * default action is put back and the repeated access takes it. */
+static void chain(int sig, siginfo_t *si, void *uc, const struct sigaction *old)
+{
+	if (old->sa_flags & SA_SIGINFO) {
+		if (old->sa_sigaction != NULL) {
+			old->sa_sigaction(sig, si, uc);
+			return;
+		}
+	} else if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+		old->sa_handler(sig);
+		return;
+	}
+	sigaction(sig, old, NULL);
+}
+
 static void fork_fault(int sig, siginfo_t *si, void *uc)
 {
-	(void)uc;
 	struct fork_plan *p = fork_plan;
-	if (p != NULL && !p->applied && raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0) != p->parent) {
+	if (p != NULL && !p->applied && si->si_code > 0 &&
+	    raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0) != p->parent) {
 		uintptr_t a = (uintptr_t)si->si_addr;
 		for (size_t i = 0; i < p->n; i++)
 			if (a >= p->e[i].lo && a < p->e[i].hi) {
@@ -663,9 +689,7 @@ static void fork_fault(int sig, siginfo_t *si, void *uc)
 		if (p->failed)
 			fork_plan_apply(p); /* says why and exits */
 	}
-	/* Not a hole of a fork child: the program's own disposition handles
-	 * the fault when the access is made again. */
-	sigaction(sig, p != NULL ? &p->old_segv : &fork_old_segv, NULL);
+	chain(sig, si, uc, p != NULL ? &p->old_segv : &fork_old_segv);
 }
 
 /* Lists every secret mapping (a VMA of a memfd_secret file) with its
@@ -768,6 +792,12 @@ static void fork_plan_make(void)
 	}
 	fork_old_segv = p->old_segv;
 	fork_plan = p;
+	fork_failed = p->failed;
+}
+
+int secmem_fork_failed(void)
+{
+	return fork_failed;
 }
 
 /* Parent side, and the child once its copy is in place. */
@@ -850,12 +880,18 @@ static void prepare(void)
 	sigdelset(&all, SIGTRAP);
 	pthread_sigmask(SIG_SETMASK, &all, &fork_mask);
 	shield_vm_fork_prepare();
-	if (M->active && fork_via_vm)
+	fork_failed = 0;
+	if (M->active && fork_via_vm) {
+		_IO_list_lock();
+		fork_failed = 1; /* until a plan says otherwise */
 		fork_plan_make();
+	}
 }
 
 static void parent(void)
 {
+	if (fork_via_vm && M->active)
+		_IO_list_unlock();
 	fork_plan_end(0);
 	fork_via_vm = 0;
 	shield_vm_fork_parent();
@@ -867,6 +903,8 @@ static void child(void)
 	struct fork_plan *p = fork_plan;
 	if (p != NULL)
 		fork_plan_apply(p); /* before anything reads the shield's own data */
+	if (M->active && fork_via_vm)
+		_IO_list_resetlock(); /* glibc resets it itself only when it saw threads */
 	if (M->active) {
 		if (!fork_via_vm || p == NULL) {
 			/* A fork the shield did not prepare (inside the C library,

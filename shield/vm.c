@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <ucontext.h>
 #include <unistd.h>
 #include <fcntl.h>
@@ -569,15 +570,19 @@ SHIELD_API int mprotect(void *addr, size_t len, int prot)
 {
 	if (!M->active || len == 0 || !secmem_overlaps(addr, len))
 		return secmem_sys_mprotect(addr, len, prot);
+	/* Under vm_lock, which a fork holds while it copies secret memory for
+	 * the child: a page must not become unreadable midway through. */
+	pthread_mutex_lock(&M->vm_lock);
 	int rc = secmem_sys_mprotect(addr, len, prot);
 	if (rc == 0 && prot != (PROT_READ | PROT_WRITE)) {
 		uintptr_t a = (uintptr_t)addr, b = a + len;
-		pthread_mutex_lock(&M->vm_lock);
 		int found;
 		for (size_t i = vm_find(a, &found); i < M->vm_n && M->vm[i].lo < b; i++)
 			M->vm[i].flags |= SHIELD_VM_PROT_CHANGED;
-		pthread_mutex_unlock(&M->vm_lock);
 	}
+	int e = errno;
+	pthread_mutex_unlock(&M->vm_lock);
+	errno = e;
 	return rc;
 }
 
@@ -708,6 +713,15 @@ SHIELD_API pid_t fork(void)
 	pid_t pid = fork_pid;
 	int e = fork_errno;
 	secmem_sys_munmap(stk, scratch);
+	if (pid > 0 && secmem_fork_failed()) {
+		/* The child had no copy of secret memory to run with (the
+		 * locked-memory limit, most likely: the copy needs as much again
+		 * as the secret memory there is) and stops at once. */
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		errno = EAGAIN;
+		return -1;
+	}
 	errno = e;
 	return pid;
 }
