@@ -873,6 +873,10 @@ int cas_store_volume_tag_swap(struct cas_store *s, const char *session, const ch
 
 	ENSURE(s->in_txn, ARCA_EINVAL);
 	GUARD(cas_store_volume_get(s, session, volume, held));
+	/* A repeat of a swap that happened (its answer was lost): nothing
+	 * changes and the client learns that its tag is held. */
+	if (held->has_tag && arca_ct_eq(held->tag, tag, 32))
+		return 0;
 	/* Absent on both sides, or present on both and equal. */
 	same = (held->has_tag == 0 && !has_previous) ||
 	       (held->has_tag && has_previous && arca_ct_eq(held->tag, previous, 32));

@@ -129,9 +129,11 @@ int cas_store_volume_get(struct cas_store *s, const char *session, const char *v
 int cas_store_volume_put(struct cas_store *s, const char *session, const char *volume,
 			 const struct cas_volume_rec *r) ARCA_MUST_CHECK;
 /* Compare and swap of the tag: stores tag when previous is what the record
- * holds (has_previous 0: it holds none). ARCA_ESTALE when it is not (held
- * then says what the record holds), ARCA_ENOTFOUND without a record. held
- * is filled in every case it could be read; wipe it (it has the key). */
+ * holds (has_previous 0: it holds none). When the record already holds tag
+ * (a repeat of a swap whose answer was lost), 0 without a change, whatever
+ * previous says. ARCA_ESTALE when previous is not what it holds (held then
+ * says what the record holds), ARCA_ENOTFOUND without a record. held is
+ * filled in every case it could be read; wipe it (it has the key). */
 int cas_store_volume_tag_swap(struct cas_store *s, const char *session, const char *volume, int has_previous,
 			      const uint8_t previous[32], const uint8_t tag[32],
 			      struct cas_volume_rec *held) ARCA_MUST_CHECK;

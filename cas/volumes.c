@@ -13,9 +13,13 @@
  * volume as read-only, audited: a shield only sends that when it found its
  * code volume changed); then the presented previous tag must be the one
  * CAS holds (no previous when CAS holds none): the new tag is stored and
- * 200 {"tag": "<hex>"} answered. Otherwise 409 volume_rollback, audited
- * with both tags. Stored tags are counted in /metrics, not audited one by
- * one: a busy program commits at every fsync. */
+ * 200 {"tag": "<hex>"} answered. A request whose new tag CAS already holds
+ * is a repeat of a swap whose answer was lost: the same 200, nothing
+ * stored, nothing audited, so that a shield can retry a commit whose
+ * outcome it does not know (docs/VOLUMES.md "Commit"). Otherwise 409
+ * volume_rollback, audited with both tags. Tags answered 200 are counted
+ * in /metrics, not audited one by one: a busy program commits at every
+ * fsync. */
 #include "cas.h"
 
 #include <stdio.h>

@@ -145,6 +145,14 @@ out:
 /* ---- volume tags ---- */
 
 #define VOLTAG_RESP_MAX 4096
+/* A request that failed in transit is sent again on a new connection
+ * (arca_http_request drops a failed one and opens another): CAS answers a
+ * repeat of a swap it made with the same 200, so whether the first one
+ * arrived does not matter. Once more only: the caller holds the volume
+ * locked, and each try may wait for the HTTP timeouts. A failure after the
+ * last try leaves the outcome unknown (ARCA_ENET); the volume library then
+ * offers the same tag again at the next commit. */
+#define VOLTAG_ATTEMPTS 2
 
 static int volume_name_ok(const char *v)
 {
@@ -174,7 +182,13 @@ int arca_cas_volume_tag(struct arca_http *h, const char *session, const char *vo
 		rc = arca_errf(e, ARCA_EINVAL, "volume tag: cannot encode the request (%s)", arca_strerror(rc));
 		goto out;
 	}
-	rc = arca_http_request(h, "POST", path, body.p, body.len, &status, &resp, e);
+	for (int attempt = 1;; attempt++) {
+		rc = arca_http_request(h, "POST", path, body.p, body.len, &status, &resp, e);
+		if (rc == 0 || (rc != ARCA_ENET && rc != ARCA_ETIMEOUT) || attempt == VOLTAG_ATTEMPTS)
+			break;
+		/* The connection is dropped; the next request makes a new one. */
+		arca_buf_reset(&resp);
+	}
 	if (rc < 0) {
 		if (e != NULL)
 			wrapf(e, ARCA_ENET, "recording the tag of volume %s of session %s at CAS failed", volume,

@@ -7,7 +7,9 @@
  * descriptors) exists while it is open or changed since the commit. A file
  * that leaves the namespace while open lives on until its last close; what
  * it leaves on disk goes as soon as no manifest that may still be current
- * refers to it. One mutex per volume guards everything. */
+ * refers to it. A commit that fails after manifest.new was written leaves
+ * the volume "stuck" (enum vol_stuck) until a commit settles it; a child
+ * of fork is read-only. One mutex per volume guards everything. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -154,6 +156,8 @@ static void vf_free(struct vf *f)
 static void remove_disk(struct arca_vol *v, const struct garbage *g, int slots)
 {
 	char name[VOL_NAME_MAX];
+	if (v->ro) /* and so never in a child of fork */
+		return;
 	for (int s = 0; slots && s < 2; s++) {
 		vol_slot_name(g->fid, s, name);
 		(void)unlinkat(v->dfd, name, 0);
@@ -165,8 +169,10 @@ static void remove_disk(struct arca_vol *v, const struct garbage *g, int slots)
 }
 
 /* f has left the namespace and has no vfile. What the last commit still
- * refers to goes after the next one; the rest at once. (A failed
- * allocation only leaves the files for the clean-up at the next open.) */
+ * refers to goes after the next one; the rest at once, unless a commit is
+ * unsettled (the manifest on disk may be older than the last commit). (A
+ * failed allocation only leaves the files for the clean-up at the next
+ * open.) */
 static void vf_bury(struct arca_vol *v, struct vf *f)
 {
 	struct garbage g;
@@ -177,12 +183,19 @@ static void vf_bury(struct arca_vol *v, struct vf *f)
 	vf_free(f);
 	if (v->ro)
 		return;
-	if (!committed) {
+	if (!committed && v->stuck == VOL_OK) {
 		remove_disk(v, &g, 1);
 		return;
 	}
 	if (vol_grow((void **)&v->garbage, &v->capgarbage, v->ngarbage + 1, sizeof *v->garbage) == 0)
 		v->garbage[v->ngarbage++] = g;
+}
+
+int vol_changeable(const struct arca_vol *v)
+{
+	if (v->ro)
+		return ARCA_EROFS;
+	return v->stuck == VOL_OK ? 0 : ARCA_EIO;
 }
 
 void vol_vf_detach(struct arca_vol *v, struct vol_ent *x)
@@ -461,17 +474,37 @@ static int choose(const struct arca_vol *v, const struct candidates *c, const ui
 	return 0;
 }
 
+/* Finishes step 4 of an interrupted commit with the bytes that verified,
+ * not with whatever has the name manifest.new by now: they go to a fresh
+ * file, flushed and renamed over manifest; then manifest.new goes. A crash
+ * in between leaves manifest.new beside a manifest of the same tag, which
+ * the next open discards. */
+static int promote_new(struct arca_vol *v, const struct arca_buf *m)
+{
+	static const char tmp[] = "manifest.tmp";
+	(void)unlinkat(v->dirfd, tmp, 0);
+	GUARD(vol_write_new(v->dirfd, tmp, m->p, m->len));
+	if (renameat(v->dirfd, tmp, v->dirfd, "manifest") < 0) {
+		int rc = vol_sys(errno);
+		(void)unlinkat(v->dirfd, tmp, 0);
+		return rc;
+	}
+	GUARD(vol_sync_dir(v->dirfd));
+	(void)unlinkat(v->dirfd, "manifest.new", 0);
+	return vol_sync_dir(v->dirfd);
+}
+
 static int load_manifest(struct arca_vol *v, const uint8_t *expected, int *kept_new, struct arca_errbuf *e)
 {
 	struct candidates c;
 	memset(&c, 0, sizeof c);
-	int which = 0, promote = 0, discard = 0;
+	int which = 0, do_promote = 0, discard = 0;
 	struct arca_buf pt;
 	arca_buf_init(&pt, SEALED_MAX, 1);
 	struct vol_manifest m = {0};
 	int rc = read_candidates(v, &c, e);
 	if (rc == 0)
-		rc = choose(v, &c, expected, &which, &promote, &discard, e);
+		rc = choose(v, &c, expected, &which, &do_promote, &discard, e);
 	if (rc == 0) {
 		rc = vol_manifest_open(v->kman, v->hdr.id, v->hdr.mode, c.m[which].p, c.m[which].len, &pt);
 		if (rc < 0)
@@ -490,10 +523,11 @@ static int load_manifest(struct arca_vol *v, const uint8_t *expected, int *kept_
 		memcpy(v->tag, c.tag[which], ARCA_VOL_TAG_LEN);
 		*kept_new = !expected && which == 0 && c.have[1];
 	}
-	if (rc == 0 && !v->ro && promote) {
-		if (renameat(v->dirfd, "manifest.new", v->dirfd, "manifest") < 0 || vol_sync_dir(v->dirfd) < 0)
+	if (rc == 0 && !v->ro && do_promote) {
+		rc = promote_new(v, &c.m[1]);
+		if (rc < 0)
 			rc = arca_errf(e, ARCA_EIO, "volume %s: cannot finish the interrupted commit: %s", v->dir,
-				       strerror(errno));
+				       arca_strerror(rc));
 	}
 	if (rc == 0 && !v->ro && discard)
 		(void)unlinkat(v->dirfd, "manifest.new", 0);
@@ -692,6 +726,21 @@ void arca_vol_set_log(struct arca_vol *v, arca_vol_log_fn fn, void *arg)
 	pthread_mutex_unlock(&v->mu);
 }
 
+void arca_vol_fork_child(struct arca_vol *v)
+{
+	static const pthread_mutex_t unlocked = PTHREAD_MUTEX_INITIALIZER;
+	if (!v)
+		return;
+	/* Another thread of the parent may have held the lock at the fork;
+	 * that thread does not exist here, so the lock is made anew, never
+	 * taken. Plain stores only: callable from a pthread_atfork child
+	 * handler. */
+	memcpy(&v->mu, &unlocked, sizeof unlocked);
+	v->forked = 1;
+	v->ro = 1;
+	v->cache.pin_dirty = 1;
+}
+
 void arca_vol_set_cache(struct arca_vol *v, size_t bytes)
 {
 	size_t blocks = bytes / ARCA_VOL_BLOCK;
@@ -702,9 +751,12 @@ void arca_vol_set_cache(struct arca_vol *v, size_t bytes)
 
 /* ---- commit ---- */
 
-/* The new manifest is current: the in-memory state follows it, and what
- * only older manifests referred to goes. */
-static void commit_done(struct arca_vol *v, const uint8_t tag[ARCA_VOL_TAG_LEN])
+/* The new manifest's tag is recorded: the in-memory state follows it
+ * (whether or not manifest.new could be renamed yet). collect: manifest is
+ * the new one, durably, so what only older manifests referred to goes now;
+ * otherwise the files of buried files wait for the next commit and old leaf
+ * tables for the clean-up at the next open. */
+static void commit_done(struct arca_vol *v, const uint8_t tag[ARCA_VOL_TAG_LEN], int collect)
 {
 	for (struct vf *f = v->loaded.lnext; f != &v->loaded; f = f->lnext) {
 		if (!f->ent) {
@@ -716,14 +768,17 @@ static void commit_done(struct arca_vol *v, const uint8_t tag[ARCA_VOL_TAG_LEN])
 		struct garbage old = {.gen_lo = f->committed ? f->gen : 0, .gen_hi = f->pgen};
 		memcpy(old.fid, f->fid, VOL_FID_LEN);
 		vb_committed(f, f->proot, f->pgen);
-		remove_disk(v, &old, 0);
+		if (collect)
+			remove_disk(v, &old, 0);
 	}
 	for (size_t i = 0; i < v->nents; i++)
 		if (v->ents[i]->f)
 			v->ents[i]->f->committed = 1;
-	for (size_t i = 0; i < v->ngarbage; i++)
-		remove_disk(v, &v->garbage[i], 1);
-	v->ngarbage = 0;
+	if (collect) {
+		for (size_t i = 0; i < v->ngarbage; i++)
+			remove_disk(v, &v->garbage[i], 1);
+		v->ngarbage = 0;
+	}
 	memcpy(v->tag, tag, ARCA_VOL_TAG_LEN);
 	v->counter++;
 	v->dirty = 0;
@@ -752,10 +807,75 @@ static int write_pending(struct arca_vol *v, uint8_t tag[ARCA_VOL_TAG_LEN], stru
 	return 0;
 }
 
+/* Step 4. A failed rename leaves the volume VOL_UNRENAMED: CAS holds the
+ * new tag, the next open takes manifest.new by it, and until a commit
+ * retries the rename nothing may touch the records manifest still names
+ * (a trusted machine opens that one). */
+static int make_current(struct arca_vol *v, struct arca_errbuf *e)
+{
+	if (renameat(v->dirfd, "manifest.new", v->dirfd, "manifest") < 0) {
+		int err = errno;
+		v->stuck = VOL_UNRENAMED;
+		return arca_errf(e, ARCA_EIO,
+				 "volume %s: the commit is recorded, but manifest.new cannot be made current (%s); the "
+				 "next commit retries (the next open finishes it), and until then the volume takes no "
+				 "change",
+				 v->dir, strerror(err));
+	}
+	v->stuck = VOL_OK;
+	if (vol_sync_dir(v->dirfd) < 0)
+		return arca_errf(e, ARCA_EIO, "volume %s: committed, but its directory could not be flushed", v->dir);
+	return 0;
+}
+
+/* Steps 3 to 5 for the manifest.new of tag. A failed publish leaves the
+ * volume VOL_UNPUBLISHED: CAS may hold the tag (only its answer was lost),
+ * so manifest.new and the records it names must stay as they are, and the
+ * next commit offers the same tag again (CAS answers a repeat with 200)
+ * before anything new is written. docs/VOLUMES.md "Commit". */
+static int publish_and_finish(struct arca_vol *v, const uint8_t tag[ARCA_VOL_TAG_LEN], struct arca_errbuf *e)
+{
+	if (v->publish) {
+		int rc = v->publish(v->tag, tag, v->publish_arg);
+		if (rc != 0) {
+			memcpy(v->ptag, tag, ARCA_VOL_TAG_LEN);
+			v->stuck = VOL_UNPUBLISHED;
+			return arca_errf(e, ARCA_EIO,
+					 "volume %s: commit not made: the new tag could not be recorded (publish hook "
+					 "returned %d); the volume stays at its last commit and takes no change until a "
+					 "commit records this one",
+					 v->dir, rc);
+		}
+	}
+	int rc = make_current(v, e);
+	commit_done(v, tag, rc == 0);
+	return rc;
+}
+
+/* A commit left unsettled by the last one is settled first. */
+static int settle(struct arca_vol *v, struct arca_errbuf *e)
+{
+	if (v->stuck == VOL_UNPUBLISHED) {
+		uint8_t tag[ARCA_VOL_TAG_LEN];
+		memcpy(tag, v->ptag, sizeof tag);
+		return publish_and_finish(v, tag, e);
+	}
+	if (v->stuck == VOL_UNRENAMED) {
+		GUARD(make_current(v, e));
+		for (size_t i = 0; i < v->ngarbage; i++)
+			remove_disk(v, &v->garbage[i], 1);
+		v->ngarbage = 0;
+	}
+	return 0;
+}
+
 static int commit_locked(struct arca_vol *v, struct arca_errbuf *e)
 {
+	if (v->forked)
+		return arca_errf(e, ARCA_EROFS, "volume %s: a child of fork does not commit (its parent does)", v->dir);
 	if (v->ro)
 		return arca_errf(e, ARCA_EROFS, "volume %s is open read-only", v->dir);
+	GUARD(settle(v, e));
 	if (!v->dirty)
 		return 0;
 	int rc = vc_flush_all(v);
@@ -766,22 +886,7 @@ static int commit_locked(struct arca_vol *v, struct arca_errbuf *e)
 			GUARD(vb_flush(f, f->proot, &f->pgen, e));
 	uint8_t tag[ARCA_VOL_TAG_LEN];
 	GUARD(write_pending(v, tag, e));
-	if (v->publish) {
-		rc = v->publish(v->tag, tag, v->publish_arg);
-		if (rc != 0)
-			return arca_errf(e, ARCA_EIO,
-					 "volume %s: commit not made: the new tag could not be recorded (publish hook "
-					 "returned %d); the volume stays at its last commit",
-					 v->dir, rc);
-	}
-	if (renameat(v->dirfd, "manifest.new", v->dirfd, "manifest") < 0)
-		return arca_errf(e, ARCA_EIO, "volume %s: cannot make manifest.new current: %s", v->dir,
-				 strerror(errno));
-	rc = vol_sync_dir(v->dirfd);
-	commit_done(v, tag);
-	if (rc < 0)
-		return arca_errf(e, rc, "volume %s: committed, but its directory could not be flushed", v->dir);
-	return 0;
+	return publish_and_finish(v, tag, e);
 }
 
 int arca_vol_commit(struct arca_vol *v, struct arca_errbuf *e)
@@ -833,7 +938,7 @@ static int find_or_create(struct arca_vol *v, const char *path, int oflags, uint
 		return 0;
 	}
 	ENSURE(oflags & O_CREAT, ARCA_ENOTFOUND);
-	ENSURE(!v->ro, ARCA_EROFS);
+	GUARD(vol_changeable(v));
 	GUARD(create_file(v, path, len, at, mode, out));
 	*created = 1;
 	return 0;

@@ -3,13 +3,16 @@
  * Speed comes from three things: each open file keeps two GCM contexts with
  * its key already expanded (only the nonce changes per record), runs of
  * consecutive records move with one pread/pwrite, and whole blocks are
- * sealed from and opened into the caller's buffer without a copy. Partial
+ * sealed from the caller's buffer without a copy and opened in the volume's
+ * io buffer with one copy out (made only after the tag verified). Partial
  * blocks go through the volume's bounded cache, which also holds blocks
  * written but not yet sealed (write-back); all of it is wiped when freed.
  *
  * The A/B rule lives in target_slot(): a block is always written to the
  * slot its committed record is not in, so nothing before the next commit
- * can damage what the last commit refers to. */
+ * can damage what the last commit refers to. In a child of fork nothing is
+ * written at all (its dirty blocks are copies of the parent's, and the
+ * parent writes and commits them): they stay pinned in the cache. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -90,8 +93,8 @@ static int record_seal(EVP_CIPHER_CTX *c, uint8_t aad[VOL_AAD_LEN], enum arca_vo
 	return 0;
 }
 
-int vb_record_open(EVP_CIPHER_CTX *c, uint8_t aad[VOL_AAD_LEN], enum arca_vol_mode mode, uint64_t idx,
-		   const uint8_t *rec, const uint8_t leaf[VOL_LEAF], uint8_t *out, const char **why)
+int vb_record_open(EVP_CIPHER_CTX *c, uint8_t aad[VOL_AAD_LEN], enum arca_vol_mode mode, uint64_t idx, uint8_t *rec,
+		   const uint8_t leaf[VOL_LEAF], uint8_t *out, const char **why)
 {
 	/* A valid record of another version of the block (or of another
 	 * block) carries another nonce and tag than the leaf names. */
@@ -106,18 +109,19 @@ int vb_record_open(EVP_CIPHER_CTX *c, uint8_t aad[VOL_AAD_LEN], enum arca_vol_mo
 	*why = "authentication failed (the record was changed)";
 	ENSURE(EVP_DecryptInit_ex(c, NULL, NULL, NULL, leaf) == 1, ARCA_ECRYPTO);
 	ENSURE(EVP_DecryptUpdate(c, NULL, &l, aad, VOL_AAD_LEN) == 1, ARCA_ECRYPTO);
+	/* In place: out (the program's buffer, when a whole block is read)
+	 * never holds a byte that has not verified. */
 	if (mode == ARCA_VOL_ENCRYPTED)
-		ENSURE(EVP_DecryptUpdate(c, out, &l, rec + REC_BODY, ARCA_VOL_BLOCK) == 1, ARCA_ECRYPTO);
+		ENSURE(EVP_DecryptUpdate(c, rec + REC_BODY, &l, rec + REC_BODY, ARCA_VOL_BLOCK) == 1, ARCA_ECRYPTO);
 	else
 		ENSURE(EVP_DecryptUpdate(c, NULL, &l, rec + REC_BODY, ARCA_VOL_BLOCK) == 1, ARCA_ECRYPTO);
 	ENSURE(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, VOL_TAGB, tag) == 1, ARCA_ECRYPTO);
 	if (EVP_DecryptFinal_ex(c, fin, &l) <= 0) {
 		if (mode == ARCA_VOL_ENCRYPTED)
-			arca_wipe(out, ARCA_VOL_BLOCK); /* never hand out unverified plaintext */
+			arca_wipe(rec + REC_BODY, ARCA_VOL_BLOCK);
 		return ARCA_ECRYPTO;
 	}
-	if (mode == ARCA_VOL_AUTHENTICATED)
-		memcpy(out, rec + REC_BODY, ARCA_VOL_BLOCK);
+	memcpy(out, rec + REC_BODY, ARCA_VOL_BLOCK);
 	return 0;
 }
 
@@ -545,15 +549,26 @@ int vc_flush_all(struct arca_vol *v)
 	return 0;
 }
 
+/* ARCA_EBUSY: a child of fork whose cache is full of pinned dirty blocks
+ * (vb_pread then reads around the cache). */
 static int cache_make_room(struct vcache *c)
 {
-	while (c->n >= c->max && c->lru.prev != &c->lru) {
-		struct cblk *old = c->lru.prev;
-		if (old->dirty)
+	struct cblk *old = c->lru.prev;
+	while (c->n >= c->max && old != &c->lru) {
+		struct cblk *prev = old->prev;
+		if (old->dirty) {
+			/* A child of fork must not write: its copy of a block the
+			 * parent wrote would land in the slot the parent commits. */
+			if (c->pin_dirty) {
+				old = prev;
+				continue;
+			}
 			GUARD(flush_run(c, old));
+		}
 		cache_remove(c, old);
+		old = prev;
 	}
-	return 0;
+	return c->n >= c->max ? ARCA_EBUSY : 0;
 }
 
 void vc_set_max(struct vcache *c, size_t max)
@@ -637,6 +652,18 @@ static int read_direct(struct vf *f, uint64_t i, uint64_t max, uint8_t *dst, uns
 	return read_run(f, i, k, dsts);
 }
 
+/* Part of block i without the cache (a child of fork whose cache holds
+ * only pinned blocks). */
+static int read_around(struct vf *f, uint64_t i, uint8_t *dst, size_t bo, size_t take)
+{
+	uint8_t block[ARCA_VOL_BLOCK], *p = block;
+	int rc = read_run(f, i, 1, &p);
+	if (rc == 0)
+		memcpy(dst, block + bo, take);
+	arca_wipe(block, sizeof block);
+	return rc;
+}
+
 ssize_t vb_pread(struct vf *f, uint8_t *buf, size_t n, uint64_t off)
 {
 	if (off >= f->size || n == 0)
@@ -661,8 +688,12 @@ ssize_t vb_pread(struct vf *f, uint8_t *buf, size_t n, uint64_t off)
 			GUARD(read_direct(f, i, (n - done) / ARCA_VOL_BLOCK, buf + done, &k));
 			take = (size_t)k * ARCA_VOL_BLOCK;
 		} else {
-			GUARD(block_get(f, i, &b));
-			memcpy(buf + done, b->data + bo, take);
+			int rc = block_get(f, i, &b);
+			if (rc == ARCA_EBUSY)
+				rc = read_around(f, i, buf + done, bo, take);
+			else if (rc == 0)
+				memcpy(buf + done, b->data + bo, take);
+			GUARD(rc);
 		}
 		done += take;
 	}
@@ -719,6 +750,7 @@ static int write_direct(struct vf *f, uint64_t i, uint64_t max, const uint8_t *s
 
 ssize_t vb_pwrite(struct vf *f, const uint8_t *buf, size_t n, uint64_t off)
 {
+	GUARD(vol_changeable(f->v));
 	if (n == 0)
 		return 0;
 	ENSURE(off <= VOL_SIZE_MAX && n <= VOL_SIZE_MAX - off, ARCA_ETOOBIG);
@@ -750,6 +782,7 @@ ssize_t vb_pwrite(struct vf *f, const uint8_t *buf, size_t n, uint64_t off)
 int vb_truncate(struct vf *f, uint64_t size)
 {
 	struct vfdata *d = f->d;
+	GUARD(vol_changeable(f->v));
 	ENSURE(size <= VOL_SIZE_MAX, ARCA_ETOOBIG);
 	if (size == f->size)
 		return 0;

@@ -192,6 +192,7 @@ struct vcache {
 	struct cblk **tab;
 	size_t tabsize;
 	size_t n, max;
+	int pin_dirty; /* a child of fork: dirty blocks are never evicted */
 	struct cblk lru;
 };
 
@@ -202,11 +203,22 @@ struct garbage {
 	uint64_t gen_lo, gen_hi;
 };
 
+/* A commit that went wrong after manifest.new was written (volume.c):
+ * until a commit settles it, the volume takes no change (ARCA_EIO). */
+enum vol_stuck {
+	VOL_OK = 0,
+	VOL_UNPUBLISHED, /* the publish hook failed: CAS may or may not hold ptag */
+	VOL_UNRENAMED,	 /* published, but manifest.new is not yet manifest */
+};
+
 struct arca_vol {
 	pthread_mutex_t mu;
 	char *dir;
 	int dirfd, dfd, lockfd;
 	int ro;
+	int forked; /* arca_vol_fork_child was called (ro is set too) */
+	enum vol_stuck stuck;
+	uint8_t ptag[ARCA_VOL_TAG_LEN]; /* manifest.new's tag while stuck */
 	struct vol_header hdr;
 	uint8_t key[ARCA_VOL_KEY_LEN];
 	uint8_t kman[32];
@@ -245,9 +257,11 @@ int vb_flush(struct vf *f, uint8_t root[32], uint64_t *gen, struct arca_errbuf *
 void vb_committed(struct vf *f, const uint8_t root[32], uint64_t gen);
 int vb_open_slot(struct vf *f, int slot, int write) ARCA_MUST_CHECK;
 /* Checks one record against its leaf and opens it into out (a block);
- * ARCA_ECRYPTO with why set when it does not verify. */
-int vb_record_open(EVP_CIPHER_CTX *c, uint8_t aad[VOL_AAD_LEN], enum arca_vol_mode mode, uint64_t idx,
-		   const uint8_t *rec, const uint8_t leaf[VOL_LEAF], uint8_t *out, const char **why) ARCA_MUST_CHECK;
+ * ARCA_ECRYPTO with why set when it does not verify. rec is scratch: the
+ * body is decrypted in place and out is written only once the tag has
+ * verified (out may be the program's buffer, seen by its other threads). */
+int vb_record_open(EVP_CIPHER_CTX *c, uint8_t aad[VOL_AAD_LEN], enum arca_vol_mode mode, uint64_t idx, uint8_t *rec,
+		   const uint8_t leaf[VOL_LEAF], uint8_t *out, const char **why) ARCA_MUST_CHECK;
 int vb_cipher_ctx(struct arca_vol *v, const uint8_t fid[VOL_FID_LEN], int enc, EVP_CIPHER_CTX **out) ARCA_MUST_CHECK;
 /* One line to the log hook: "volume DIR: PATH: <fmt>". */
 void vb_logf(struct arca_vol *v, const struct vf *f, const char *fmt, ...) ARCA_PRINTF(3, 4);
@@ -278,6 +292,9 @@ void vol_ent_stat(const struct arca_vol *v, const struct vol_ent *x, struct arca
 	} while (0)
 
 /* volume.c */
+/* 0 when the volume may change now; ARCA_EROFS when it is read-only or
+ * this process is a child of fork; ARCA_EIO while a commit is unsettled. */
+int vol_changeable(const struct arca_vol *v) ARCA_MUST_CHECK;
 /* x leaves the namespace: its file is buried now or at its last close. */
 void vol_vf_detach(struct arca_vol *v, struct vol_ent *x);
 int vol_sys(int err);

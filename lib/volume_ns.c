@@ -218,7 +218,7 @@ static int mkdir_locked(struct arca_vol *v, const char *path, uint32_t mode)
 	size_t len, at;
 	ENSURE(path[0] != '\0', ARCA_EEXIST);
 	GUARD(vol_check_path(path, &len));
-	ENSURE(!v->ro, ARCA_EROFS);
+	GUARD(vol_changeable(v));
 	GUARD(vol_parents_ok(v, path, len));
 	ENSURE(!vol_ent_find(v, path, len, &at), ARCA_EEXIST);
 	struct vol_ent *x = vol_ent_new(path, len, ARCA_VOL_DIR, mode, vol_now_ns());
@@ -241,7 +241,7 @@ static int rmdir_locked(struct arca_vol *v, const char *path)
 {
 	size_t at;
 	ENSURE(path[0] != '\0', ARCA_EBUSY);
-	ENSURE(!v->ro, ARCA_EROFS);
+	GUARD(vol_changeable(v));
 	GUARD(lookup(v, path, &at));
 	struct vol_ent *x = v->ents[at];
 	ENSURE(x->type == ARCA_VOL_DIR, ARCA_ENOTDIR);
@@ -262,7 +262,7 @@ static int unlink_locked(struct arca_vol *v, const char *path)
 {
 	size_t at;
 	ENSURE(path[0] != '\0', ARCA_EISDIR);
-	ENSURE(!v->ro, ARCA_EROFS);
+	GUARD(vol_changeable(v));
 	GUARD(lookup(v, path, &at));
 	struct vol_ent *x = v->ents[at];
 	ENSURE(x->type == ARCA_VOL_FILE, ARCA_EISDIR);
@@ -352,7 +352,7 @@ static int rename_locked(struct arca_vol *v, const char *from, const char *to)
 	ENSURE(from[0] != '\0' && to[0] != '\0', ARCA_EBUSY);
 	GUARD(vol_check_path(from, &flen));
 	GUARD(vol_check_path(to, &tlen));
-	ENSURE(!v->ro, ARCA_EROFS);
+	GUARD(vol_changeable(v));
 	GUARD(lookup(v, from, &fi));
 	struct vol_ent *src = v->ents[fi];
 	GUARD(rename_target(v, src, to, tlen, &ti, &exists));
@@ -395,7 +395,7 @@ static int setattr_locked(struct arca_vol *v, const char *path, const uint32_t *
 {
 	size_t at;
 	ENSURE(path[0] != '\0', ARCA_EUNSUPPORTED);
-	ENSURE(!v->ro, ARCA_EROFS);
+	GUARD(vol_changeable(v));
 	GUARD(lookup(v, path, &at));
 	if (mode)
 		v->ents[at]->mode = *mode & 07777;

@@ -166,7 +166,7 @@ static ssize_t read_records(struct vctx *c, struct fstate *s, int slot, uint64_t
 	return (ssize_t)got;
 }
 
-static void check_block(struct vctx *c, struct fstate *s, uint64_t i, const uint8_t *rec, uint8_t *block)
+static void check_block(struct vctx *c, struct fstate *s, uint64_t i, uint8_t *rec, uint8_t *block)
 {
 	const char *why;
 	if (vb_record_open(s->dec, s->aad, c->v->hdr.mode, i, rec, c->leaves + i * VOL_LEAF, block, &why) < 0) {

@@ -46,8 +46,10 @@ int arca_attest_exchange(struct arca_http *h, const char *cas, const char *sessi
  * changed outside arca; CAS has audited it), ARCA_EDENIED on 403 (the
  * token is not good for this volume, or it is a read-only code volume),
  * ARCA_EINVAL for a name that cannot be a session or volume name, and
- * ARCA_ENET when CAS cannot be reached or answers anything else. e says
- * which, never the token. */
+ * ARCA_ENET when CAS cannot be reached or answers anything else (after
+ * one retry of the same request on a fresh connection: CAS answers 200 to
+ * a repeat of a swap it already made, so a lost answer is safe to retry).
+ * e says which, never the token. */
 int arca_cas_volume_tag(struct arca_http *h, const char *session, const char *volume,
 			const struct arca_msg_voltag *m, struct arca_errbuf *e) ARCA_MUST_CHECK;
 

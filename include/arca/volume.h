@@ -76,9 +76,13 @@ void arca_vol_tag_hex(const uint8_t tag[static ARCA_VOL_TAG_LEN], char out[stati
 int arca_vol_tag_parse(const char *hex, uint8_t tag[static ARCA_VOL_TAG_LEN]) ARCA_MUST_CHECK;
 
 /* Called by arca_vol_commit between writing manifest.new and making it
- * current (step 3); nonzero fails the commit. It runs with the volume
- * locked, so it must not call into the volume; the same holds for the log
- * hook and for arca_vol_verify's callbacks. */
+ * current (step 3); nonzero fails the commit. Nonzero may mean that the
+ * tag was recorded but the answer lost: the library then treats the
+ * outcome as unknown (arca_vol_commit below), so the hook must not
+ * assume a failure left CAS unchanged, and CAS must accept the same swap
+ * again. It runs with the volume locked, so it must not call into the
+ * volume; the same holds for the log hook and for arca_vol_verify's
+ * callbacks. */
 typedef int (*arca_vol_publish_fn)(const uint8_t old_tag[ARCA_VOL_TAG_LEN], const uint8_t new_tag[ARCA_VOL_TAG_LEN],
 				   void *arg);
 void arca_vol_set_publish(struct arca_vol *v, arca_vol_publish_fn fn, void *arg);
@@ -91,8 +95,35 @@ void arca_vol_set_log(struct arca_vol *v, arca_vol_log_fn fn, void *arg);
 /* Bytes of decrypted blocks kept (default 8 MiB); at least 64 blocks. */
 void arca_vol_set_cache(struct arca_vol *v, size_t bytes);
 
+/* Call in the child of fork(), before anything else touches v (it may be
+ * called from a pthread_atfork child handler: it takes no lock, allocates
+ * nothing, makes no system call and reinitialises the volume lock, which
+ * another thread of the parent may have held at the fork). From then on
+ * this process never writes, renames or removes a file of the volume:
+ * writes, truncates, namespace changes and commits fail with ARCA_EROFS
+ * (and arca_vol_readonly is 1); blocks written but not yet sealed by the
+ * parent stay in the cache (never evicted, so the child's reads of them
+ * stay correct; when the cache is full of them, other blocks are read
+ * around the cache); no file is removed; the volume's lock is neither
+ * released nor taken (arca_vol_close in the child closes its descriptors
+ * only, the parent's flock stays). The child sees the volume as it was at
+ * the fork; a record the parent rewrites later reads as ARCA_ECRYPTO in
+ * the child. If another thread was inside a call on v at the fork, the
+ * child's copy of that call's state is half done: keep the child's use of
+ * v to what it needs (or make sure, in the prepare handler, that no other
+ * thread is inside the library). The parent is unaffected. NULL is
+ * ignored. */
+void arca_vol_fork_child(struct arca_vol *v);
+
 /* Makes every write so far durable and current (docs/VOLUMES.md "Commit").
- * Nothing changed since the last commit: returns 0 at once. */
+ * Nothing changed since the last commit: returns 0 at once. A commit that
+ * fails after manifest.new was written leaves it unsettled: when the
+ * publish hook failed (CAS may or may not hold the new tag), or when it
+ * succeeded but manifest.new could not be renamed (arca_vol_tag then
+ * already gives the new tag), the error is ARCA_EIO and, until a later
+ * commit settles it (offering the same tag to the hook again, or retrying
+ * the rename, before anything new), every change (write, truncate, create,
+ * namespace change, chmod, utime) fails with ARCA_EIO; reads work. */
 int arca_vol_commit(struct arca_vol *v, struct arca_errbuf *e) ARCA_MUST_CHECK;
 
 /* ---- namespace ---- */

@@ -225,6 +225,17 @@ for ((i = 0; i < 64; i++)); do attest "$tmp/tok-loop" >/dev/null || { bad "attes
 expect "65 attestations later the first token is dropped" denied "$(tag data "$A3" "$B" "$tmp/tok4")"
 expect "the newest token still works" stored "$(tag data "$A3" "$B" "$tmp/tok-loop")"
 
+# --- a repeat of a swap that happened (its answer was lost) ---
+n_before=$(wc -l <"$audit")
+expect "the same swap again: 200 with the tag" stored "$(tag data "$A3" "$B" "$tmp/tok-loop")"
+expect "the repeat is not audited" "$n_before" "$(wc -l <"$audit")"
+resp=$(raw "/v1/volumes/$S/data/tag" "{\"token\":\"$(awk '$1 == "data" {print $2}' "$tmp/tok-loop")\",\"previous\":\"$A3\",\"tag\":\"$B\"}")
+expect "raw: the repeat answers exactly the tag" "200 $B " "$resp"
+expect "the repeat changed nothing: previous A3 to C is a rollback" rollback "$(tag data "$A3" "$C" "$tmp/tok-loop")"
+expect "a repeat still needs a good token" denied "$(tag data "$A3" "$B" --token-b64 "$wrong")"
+out=$(attest "$tmp/tok6")
+expect "after the repeat CAS holds B" "$B" "$(field "$out" data tag)"
+
 # --- nothing secret in the logs ---
 key_b64=$(python3 -c "import base64; print(base64.b64encode(bytes.fromhex('$CODE_KEY')).decode())")
 if grep -qi -e "$CODE_KEY" -e "$key_b64" -e "$tokb64" "$audit" "$tmp"/cas.out* 2>/dev/null; then

@@ -402,6 +402,17 @@ static void test_volume_tag_compare_and_swap(void **state)
 	assert_memory_equal(got.tag, c, 32);
 	assert_int_equal(got.key[0], 7);
 	assert_int_equal(swap(f->s, "s", "data", a, b, &held), ARCA_ESTALE);
+	/* A repeat of the swap that happened (its answer was lost) succeeds
+	 * and changes nothing, whatever previous it names. */
+	assert_int_equal(swap(f->s, "s", "data", a, c, &held), 0);
+	assert_int_equal(swap(f->s, "s", "data", NULL, c, &held), 0);
+	assert_int_equal(cas_store_volume_get(f->s, "s", "data", &got), 0);
+	assert_memory_equal(got.tag, c, 32);
+	assert_int_equal(got.key[0], 7);
+	/* What a shield sends to report a rollback (previous = tag = what it
+	 * found) is still refused while CAS holds something else. */
+	assert_int_equal(swap(f->s, "s", "data", b, b, &held), ARCA_ESTALE);
+	assert_memory_equal(held.tag, c, 32);
 	/* No record, no transaction. */
 	assert_int_equal(swap(f->s, "s", "nosuch", NULL, a, &held), ARCA_ENOTFOUND);
 	assert_int_equal(cas_store_volume_tag_swap(f->s, "s", "data", 1, c, a, &held), ARCA_EINVAL);

@@ -731,7 +731,13 @@ static void test_flipped_bit(void **state)
 			file_fid(v, t->vdir, "a", hex);
 			dfile(p, sizeof p, t->vdir, hex, ".0");
 			flip(p, 3 * REC + (off_t)where[w], 0x10);
+			/* The program's buffer never holds a byte of the block
+			 * (another of its threads could read it meanwhile). */
+			memset(got, 0xa5, sizeof got);
 			assert_int_equal(read_at(v, "a", got, BS, 3 * BS), ARCA_ECRYPTO);
+			for (size_t k = 0; k < BS; k++)
+				if (got[k] != 0xa5)
+					fail_msg("byte %zu of the buffer was written by a read that failed", k);
 			assert_int_equal(l.n, 1);
 			char want[256];
 			snprintf(want, sizeof want, "volume %s: a: block 3: ", t->vdir);
@@ -1032,6 +1038,237 @@ static void test_publish_failure(void **state)
 	free(before);
 }
 
+/* A CAS in memory, as the shield's publish hook reaches it: compare and
+ * swap, a repeat of a swap that happened answered as a success. */
+struct fake_cas {
+	uint8_t held[32];
+	int calls;
+	int lose;	      /* answers lost: the tag is stored, the hook fails */
+	int down;	      /* unreachable: nothing stored, the hook fails */
+	const char *sabotage; /* vdir: its manifest becomes a directory */
+};
+
+static int fake_publish(const uint8_t old_tag[32], const uint8_t new_tag[32], void *arg)
+{
+	struct fake_cas *c = arg;
+	c->calls++;
+	if (c->down)
+		return ARCA_ENET;
+	if (memcmp(c->held, new_tag, 32) != 0) {
+		if (memcmp(c->held, old_tag, 32) != 0)
+			return ARCA_ESTALE;
+		memcpy(c->held, new_tag, 32);
+	}
+	if (c->sabotage) {
+		/* The rename of manifest.new that follows fails. */
+		char p[256];
+		snprintf(p, sizeof p, "%s/manifest", c->sabotage);
+		if (unlink(p) != 0 || mkdir(p, 0700) != 0)
+			return -1;
+		c->sabotage = NULL;
+	}
+	if (c->lose > 0) {
+		c->lose--;
+		return ARCA_ENET;
+	}
+	return 0;
+}
+
+/* Every kind of change fails with want. */
+static void expect_no_change(struct arca_vol *v, const char *file, int want)
+{
+	struct arca_vfile *f;
+	assert_int_equal(arca_vfile_open(v, file, O_RDWR, 0, &f), 0);
+	assert_int_equal(arca_vfile_pwrite(f, "zz", 2, 1), want);
+	assert_int_equal(arca_vfile_pwrite(f, NULL, 0, 0), want);
+	assert_int_equal(arca_vfile_truncate(f, 1), want);
+	arca_vfile_close(f);
+	assert_int_equal(arca_vfile_open(v, file, O_RDWR | O_TRUNC, 0, &f), want);
+	assert_int_equal(arca_vfile_open(v, "brand-new", O_RDWR | O_CREAT, 0600, &f), want);
+	assert_int_equal(arca_vol_mkdir(v, "newdir", 0700), want);
+	assert_int_equal(arca_vol_unlink(v, file), want);
+	assert_int_equal(arca_vol_rename(v, file, "elsewhere"), want);
+	assert_int_equal(arca_vol_chmod(v, file, 0600), want);
+	assert_int_equal(arca_vol_utime(v, file, 1), want);
+}
+
+/* Whole and partial blocks of a (n bytes, pattern seed), and a new file. */
+static void change_a(struct arca_vol *v, uint8_t *a, size_t n, uint32_t seed, const char *newfile)
+{
+	struct arca_vfile *f;
+	uint8_t *w = malloc(n);
+	fill(w, n, seed);
+	assert_int_equal(arca_vfile_open(v, "a", O_RDWR, 0, &f), 0);
+	assert_int_equal(arca_vfile_pwrite(f, w, 4 * BS, 0), 4 * BS);
+	memcpy(a, w, 4 * BS);
+	for (size_t off = 4 * BS + 7; off + 100 <= n; off += BS) {
+		assert_int_equal(arca_vfile_pwrite(f, w + off, 100, off), 100);
+		memcpy(a + off, w + off, 100);
+	}
+	arca_vfile_close(f);
+	put(v, newfile, w, 1000);
+	free(w);
+}
+
+/* The publish hook's answer is lost (CAS stored the tag) or CAS is down:
+ * the commit fails and its outcome is unknown to the library, so nothing
+ * the unpublished manifest.new refers to may change until a commit settles
+ * it, and that commit offers the same tag again. */
+static void test_publish_unknown_outcome(void **state)
+{
+	struct t *t = *state;
+	struct arca_errbuf e = {{0}};
+	for (int lost = 0; lost <= 1; lost++) {
+		rm_rf(t->vdir);
+		make(t, ARCA_VOL_ENCRYPTED);
+		struct arca_vol *v = vopen(t->vdir, t->tag, 0);
+		struct fake_cas c = {0};
+		memcpy(c.held, t->tag, 32);
+		arca_vol_set_publish(v, fake_publish, &c);
+		size_t n = 10 * BS + 100;
+		uint8_t *a = malloc(n), *a1 = malloc(n), t1[32], tag[32];
+		fill(a, n, 21);
+		memcpy(a1, a, n);
+		put(v, "a", a, n);
+		put(v, "b", "bee", 3);
+		commit(v);
+		arca_vol_tag(v, t1);
+		assert_memory_equal(t1, c.held, 32);
+
+		change_a(v, a, n, 22, "c");
+		if (lost)
+			c.lose = 1;
+		else
+			c.down = 1;
+		assert_int_equal(arca_vol_commit(v, &e), ARCA_EIO);
+		assert_non_null(strstr(e.msg, "could not be recorded"));
+		arca_vol_tag(v, tag);
+		assert_memory_equal(tag, t1, 32); /* the last commit known good */
+		assert_int_equal(memcmp(c.held, t1, 32) != 0, lost);
+
+		/* A crash now: the directory opens with whatever CAS holds. */
+		char copy[128];
+		snprintf(copy, sizeof copy, "%s/crash", t->dir);
+		copy_dir(t->vdir, copy);
+		struct arca_vol *cv = vopen(copy, c.held, ARCA_VOL_RDONLY);
+		struct arca_vol_stat st;
+		if (lost) { /* CAS holds the new tag */
+			expect(cv, "a", a, n);
+			assert_int_equal(arca_vol_stat(cv, "c", &st), 0);
+			assert_int_equal(st.size, 1000);
+		} else {
+			expect(cv, "a", a1, n);
+			assert_int_equal(arca_vol_stat(cv, "c", &st), ARCA_ENOTFOUND);
+		}
+		arca_vol_close(cv);
+		rm_rf(copy);
+
+		/* Until a commit settles it, the volume takes no change; it
+		 * reads what was written. */
+		expect_no_change(v, "a", ARCA_EIO);
+		expect(v, "a", a, n);
+		expect(v, "b", "bee", 3);
+
+		/* CAS still unreachable: the same tag is offered again. */
+		int calls = c.calls;
+		c.down = 1;
+		assert_int_equal(arca_vol_commit(v, &e), ARCA_EIO);
+		assert_int_equal(c.calls, calls + 1);
+		expect_no_change(v, "a", ARCA_EIO);
+		c.down = 0;
+		commit(v);
+		assert_int_equal(c.calls, calls + 2);
+		arca_vol_tag(v, tag);
+		assert_memory_equal(tag, c.held, 32);
+		assert_memory_not_equal(tag, t1, 32);
+
+		/* Back to normal. */
+		change_a(v, a, n, 23, "d");
+		commit(v);
+		arca_vol_tag(v, tag);
+		assert_memory_equal(tag, c.held, 32);
+		arca_vol_close(v);
+		v = vopen(t->vdir, c.held, 0);
+		expect(v, "a", a, n);
+		expect(v, "b", "bee", 3);
+		struct problems pr;
+		assert_int_equal(verify(v, &pr), 0);
+		arca_vol_close(v);
+		free(a);
+		free(a1);
+	}
+}
+
+/* CAS recorded the new tag, then manifest.new cannot be renamed: the
+ * commit fails but the volume is at the new commit (its tag is CAS's); it
+ * takes no change until a commit (or the next open) finishes the rename. */
+static void test_rename_fails_after_publish(void **state)
+{
+	struct t *t = *state;
+	struct arca_errbuf e = {{0}};
+	char pm[256], pn[256], pt[256];
+	snprintf(pm, sizeof pm, "%s/manifest", t->vdir);
+	snprintf(pn, sizeof pn, "%s/manifest.new", t->vdir);
+	snprintf(pt, sizeof pt, "%s/manifest.tmp", t->vdir);
+	for (int by_open = 0; by_open <= 1; by_open++) {
+		rm_rf(t->vdir);
+		make(t, ARCA_VOL_ENCRYPTED);
+		struct arca_vol *v = vopen(t->vdir, t->tag, 0);
+		struct fake_cas c = {0};
+		memcpy(c.held, t->tag, 32);
+		arca_vol_set_publish(v, fake_publish, &c);
+		size_t n = 10 * BS + 100;
+		uint8_t *a = malloc(n), t1[32], tag[32];
+		fill(a, n, 31);
+		put(v, "a", a, n);
+		commit(v);
+		arca_vol_tag(v, t1);
+		change_a(v, a, n, 32, "c");
+		c.sabotage = t->vdir;
+		assert_int_equal(arca_vol_commit(v, &e), ARCA_EIO);
+		assert_non_null(strstr(e.msg, "cannot be made current"));
+		arca_vol_tag(v, tag);
+		assert_memory_equal(tag, c.held, 32);
+		assert_memory_not_equal(tag, t1, 32);
+		assert_true(file_exists(pn));
+		expect_no_change(v, "a", ARCA_EIO);
+		expect(v, "a", a, n);
+		/* Still in the way: the commit retries and fails again. */
+		assert_int_equal(arca_vol_commit(v, &e), ARCA_EIO);
+		assert_non_null(strstr(e.msg, "cannot be made current"));
+		assert_int_equal(rmdir(pm), 0);
+		if (by_open) {
+			arca_vol_close(v);
+			/* A stale temporary file from a crash is no obstacle. */
+			spit(pt, (const uint8_t *)"junk", 4);
+			v = vopen(t->vdir, c.held, 0);
+			assert_false(file_exists(pt));
+			arca_vol_set_publish(v, fake_publish, &c);
+		} else {
+			commit(v); /* finishes the rename, publishes nothing */
+		}
+		assert_false(file_exists(pn));
+		assert_true(file_exists(pm));
+		arca_vol_tag(v, tag);
+		assert_memory_equal(tag, c.held, 32);
+		expect(v, "a", a, n);
+		change_a(v, a, n, 33, "d");
+		commit(v);
+		arca_vol_close(v);
+		v = vopen(t->vdir, c.held, 0);
+		expect(v, "a", a, n);
+		struct problems pr;
+		assert_int_equal(verify(v, &pr), 0);
+		arca_vol_close(v);
+		/* A trusted machine (no tag) opens the same commit. */
+		v = vopen(t->vdir, NULL, ARCA_VOL_RDONLY);
+		arca_vol_tag(v, tag);
+		assert_memory_equal(tag, c.held, 32);
+		arca_vol_close(v);
+		free(a);
+	}
+}
+
 static void test_interrupted_commit(void **state)
 {
 	struct t *t = *state;
@@ -1172,6 +1409,232 @@ static void test_crash_keeps_commit(void **state)
 	arca_vol_close(v);
 	free(d);
 	free(w);
+}
+
+/* ---- fork ---- */
+
+/* What a child of fork checks (exit status 0: all held; else which not). */
+static int fork_child_checks(struct arca_vol *v, struct arca_vfile *x, struct arca_vfile *o, const uint8_t *od,
+			     size_t on)
+{
+	char buf[16];
+	struct arca_errbuf e = {{0}};
+	/* 64 blocks: the partial reads below push every clean block out. */
+	arca_vol_set_cache(v, 0);
+	for (size_t off = 5; off + 10 <= on; off += BS)
+		if (arca_vfile_pread(o, buf, 10, off) != 10 || memcmp(buf, od + off, 10) != 0)
+			return 1;
+	/* The parent's unsealed block reads as it was at the fork. */
+	if (arca_vfile_pread(x, buf, 12, 0) != 12 || memcmp(buf, "PARENT-v2!!!", 12) != 0)
+		return 2;
+	if (!arca_vol_readonly(v))
+		return 3;
+	if (arca_vol_commit(v, &e) != ARCA_EROFS)
+		return 4;
+	if (arca_vfile_pwrite(x, "child", 5, 0) != ARCA_EROFS || arca_vfile_truncate(x, 0) != ARCA_EROFS)
+		return 5;
+	struct arca_vfile *f;
+	if (arca_vfile_open(v, "x", O_RDWR, 0, &f) != ARCA_EROFS ||
+	    arca_vfile_open(v, "new", O_RDWR | O_CREAT, 0600, &f) != ARCA_EROFS)
+		return 6;
+	if (arca_vol_unlink(v, "x") != ARCA_EROFS || arca_vol_mkdir(v, "d", 0700) != ARCA_EROFS ||
+	    arca_vol_rename(v, "x", "y") != ARCA_EROFS || arca_vol_chmod(v, "x", 0600) != ARCA_EROFS)
+		return 7;
+	/* Closing unlinks nothing and leaves the parent's lock alone. */
+	arca_vfile_close(x);
+	arca_vfile_close(o);
+	arca_vol_close(v);
+	return 0;
+}
+
+/* A child of fork has a copy of the parent's cache, with the blocks the
+ * parent wrote but has not sealed yet. The parent seals and commits them;
+ * were the child to seal its copy when its reads push it out of the cache,
+ * it would land in the very slot the parent's commit names (another
+ * nonce), and the parent's acknowledged data would read as damaged. */
+static void test_fork_child(void **state)
+{
+	struct t *t = *state;
+	make(t, ARCA_VOL_ENCRYPTED);
+	struct arca_vol *v = vopen(t->vdir, t->tag, 0);
+	size_t on = 200 * BS;
+	uint8_t *od = malloc(on), tag[32];
+	fill(od, on, 41);
+	put(v, "other", od, on);
+	put(v, "x", "committed-v1", 12);
+	commit(v);
+	struct arca_vfile *x, *o;
+	assert_int_equal(arca_vfile_open(v, "x", O_RDWR, 0, &x), 0);
+	assert_int_equal(arca_vfile_open(v, "other", O_RDONLY, 0, &o), 0);
+	assert_int_equal(arca_vfile_pwrite(x, "PARENT-v2!!!", 12, 0), 12);
+	int go[2];
+	assert_int_equal(pipe(go), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		arca_vol_fork_child(v);
+		char ch;
+		close(go[1]);
+		if (read(go[0], &ch, 1) != 1)
+			_exit(100);
+		_exit(fork_child_checks(v, x, o, od, on));
+	}
+	close(go[0]);
+	commit(v); /* fsync acknowledged */
+	arca_vol_tag(v, tag);
+	assert_int_equal(write(go[1], "g", 1), 1);
+	close(go[1]);
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	/* The parent still holds the volume. */
+	struct arca_errbuf e = {{0}};
+	assert_int_equal(try_open(t->vdir, KEY, NULL, ARCA_VOL_RDONLY, &e), ARCA_EBUSY);
+	arca_vfile_close(x);
+	arca_vfile_close(o);
+	arca_vol_close(v);
+	v = vopen(t->vdir, tag, 0);
+	expect(v, "x", "PARENT-v2!!!", 12);
+	expect(v, "other", od, on);
+	struct problems pr;
+	assert_int_equal(verify(v, &pr), 0);
+	arca_vol_close(v);
+	free(od);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+/* A child whose cache holds nothing but the parent's unsealed blocks
+ * reads other blocks around the cache, and the parent's ones from it. */
+static void test_fork_child_cache_full(void **state)
+{
+	struct t *t = *state;
+	make(t, ARCA_VOL_ENCRYPTED);
+	struct arca_vol *v = vopen(t->vdir, t->tag, 0);
+	size_t n = 100 * BS, qn = 10 * BS;
+	uint8_t *d = malloc(n), *q = malloc(qn), tag[32];
+	fill(d, n, 51);
+	fill(q, qn, 52);
+	put(v, "p", d, n);
+	put(v, "q", q, qn);
+	commit(v);
+	struct arca_vfile *f;
+	assert_int_equal(arca_vfile_open(v, "p", O_RDWR, 0, &f), 0);
+	for (size_t i = 0; i < 100; i++) {
+		d[i * BS + 1] ^= 0xff;
+		assert_int_equal(arca_vfile_pwrite(f, d + i * BS + 1, 1, i * BS + 1), 1);
+	}
+	arca_vfile_close(f);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		arca_vol_fork_child(v);
+		arca_vol_set_cache(v, 0); /* 64 blocks, 100 pinned */
+		uint8_t buf[3 * BS];
+		for (int round = 0; round < 2; round++) {
+			for (size_t off = 3; off + 10 <= qn; off += BS / 2)
+				if (read_at(v, "q", buf, 10, off) != 10 || memcmp(buf, q + off, 10) != 0)
+					_exit(1);
+			if (read_at(v, "q", buf, sizeof buf, BS + 17) != (ssize_t)sizeof buf ||
+			    memcmp(buf, q + BS + 17, sizeof buf) != 0)
+				_exit(2);
+			for (size_t off = 0; off + sizeof buf <= n; off += BS + 1)
+				if (read_at(v, "p", buf, sizeof buf, off) != (ssize_t)sizeof buf ||
+				    memcmp(buf, d + off, sizeof buf) != 0)
+					_exit(3);
+		}
+		arca_vol_close(v);
+		_exit(0);
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	commit(v);
+	arca_vol_tag(v, tag);
+	arca_vol_close(v);
+	v = vopen(t->vdir, tag, 0);
+	expect(v, "p", d, n);
+	expect(v, "q", q, qn);
+	arca_vol_close(v);
+	free(d);
+	free(q);
+}
+
+/* arca_vol_fork_child works from a pthread_atfork child handler while
+ * another thread of the parent holds the volume's lock at the fork. */
+static struct arca_vol *atfork_vol;
+static void atfork_child(void)
+{
+	arca_vol_fork_child(atfork_vol);
+}
+
+struct holder {
+	struct arca_vol *v;
+	int in[2], out[2];
+};
+
+/* Sits in a library call (the log hook runs with the volume locked) until
+ * told to go on. */
+static void hold_log(const char *line, void *arg)
+{
+	struct holder *h = arg;
+	char ch = 'h';
+	(void)line;
+	assert_int_equal(write(h->out[1], &ch, 1), 1);
+	assert_int_equal(read(h->in[0], &ch, 1), 1);
+}
+
+static void *hold_thread(void *arg)
+{
+	struct holder *h = arg;
+	char buf[8];
+	ssize_t r = read_at(h->v, "bad", buf, 1, 0); /* fails, logs, holds */
+	(void)r;
+	return NULL;
+}
+
+static void test_fork_child_atfork(void **state)
+{
+	struct t *t = *state;
+	make(t, ARCA_VOL_ENCRYPTED);
+	struct arca_vol *v = vopen(t->vdir, t->tag, 0);
+	put(v, "bad", "b", 1);
+	put(v, "good", "good", 4);
+	uint8_t tag[32];
+	commit_close(v, tag);
+	v = vopen(t->vdir, tag, 0);
+	char hex[33], p[256];
+	file_fid(v, t->vdir, "bad", hex);
+	dfile(p, sizeof p, t->vdir, hex, ".0");
+	flip(p, 20, 1);
+	struct holder h = {.v = v};
+	assert_int_equal(pipe(h.in), 0);
+	assert_int_equal(pipe(h.out), 0);
+	arca_vol_set_log(v, hold_log, &h);
+	atfork_vol = v;
+	static int registered;
+	if (!registered++)
+		assert_int_equal(pthread_atfork(NULL, NULL, atfork_child), 0);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, hold_thread, &h), 0);
+	char ch;
+	assert_int_equal(read(h.out[0], &ch, 1), 1); /* the thread holds the lock now */
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char buf[8];
+		alarm(10); /* a child stuck on the lock dies */
+		_exit(read_at(v, "good", buf, 4, 0) == 4 && memcmp(buf, "good", 4) == 0 ? 0 : 1);
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	atfork_vol = NULL;
+	assert_int_equal(write(h.in[1], "g", 1), 1);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	arca_vol_close(v);
+	close(h.in[0]), close(h.in[1]), close(h.out[0]), close(h.out[1]);
 }
 
 /* ---- files ---- */
@@ -2118,8 +2581,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_record_copied, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_manifest_rollback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_publish_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_publish_unknown_outcome, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rename_fails_after_publish, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupted_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_keeps_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fork_child, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fork_child_cache_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fork_child_atfork, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sparse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_flags, setup, teardown),
