@@ -9,6 +9,10 @@
  * stay in mlocked memory (arca_secret_alloc). Writing, renaming or
  * removing one is refused with EROFS, as on a read-only file system.
  *
+ * The working directory as the program sees it (getcwd and co., a
+ * volume's path while it is one) and the temporary-file makers (mkstemp
+ * and co.) are here too: both decide which path a later call names.
+ *
  * Limits (by design of interposition): a program that makes system calls
  * itself (syscall(2), io_uring, static binaries) or reaches the file
  * through another name (a symbolic link, a hard link) bypasses this. */
@@ -28,6 +32,7 @@
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/time.h>
+#include <sys/xattr.h>
 
 #include "shield.h"
 #include "arca/crypto.h"
@@ -203,7 +208,29 @@ static int open_routed(const struct shield_route *r, int flags, mode_t mode)
 }
 
 #define OPEN_VARIADIC(name, field)                                              \
-	SHIELD_API int name(const char *path, int flags, ...)                    \
+	SHIELD_API int name(const char *path, int flags, ...)                   \
+	{                                                                       \
+		mode_t mode = 0;                                                \
+		if (needs_mode(flags)) {                                        \
+			va_list ap;                                             \
+			va_start(ap, flags);                                    \
+			mode = (mode_t)va_arg(ap, int);                         \
+			va_end(ap);                                             \
+		}                                                               \
+		ROUTE(r, AT_FDCWD, path, 0);                                    \
+		int fd = open_routed(&r, flags, mode);                          \
+		if (fd != -2)                                                   \
+			return fd;                                              \
+		fd = shield_volfs_guarded_open(AT_FDCWD, path, flags, mode);    \
+		if (fd != -2)                                                   \
+			return fresh(fd);                                       \
+		if (REAL(field) == NULL)                                        \
+			return no_real();                                       \
+		return fresh(shield.real.field(path, flags, mode));             \
+	}
+
+#define OPENAT_VARIADIC(name, field)                                             \
+	SHIELD_API int name(int dirfd, const char *path, int flags, ...)         \
 	{                                                                        \
 		mode_t mode = 0;                                                 \
 		if (needs_mode(flags)) {                                         \
@@ -212,32 +239,16 @@ static int open_routed(const struct shield_route *r, int flags, mode_t mode)
 			mode = (mode_t)va_arg(ap, int);                          \
 			va_end(ap);                                              \
 		}                                                                \
-		ROUTE(r, AT_FDCWD, path, 0);                                     \
+		ROUTE(r, dirfd, path, 0);                                        \
 		int fd = open_routed(&r, flags, mode);                           \
 		if (fd != -2)                                                    \
 			return fd;                                               \
+		fd = shield_volfs_guarded_open(dirfd, path, flags, mode);        \
+		if (fd != -2)                                                    \
+			return fresh(fd);                                        \
 		if (REAL(field) == NULL)                                         \
 			return no_real();                                        \
-		return fresh(shield.real.field(path, flags, mode));              \
-	}
-
-#define OPENAT_VARIADIC(name, field)                                             \
-	SHIELD_API int name(int dirfd, const char *path, int flags, ...)          \
-	{                                                                         \
-		mode_t mode = 0;                                                  \
-		if (needs_mode(flags)) {                                          \
-			va_list ap;                                               \
-			va_start(ap, flags);                                      \
-			mode = (mode_t)va_arg(ap, int);                           \
-			va_end(ap);                                               \
-		}                                                                 \
-		ROUTE(r, dirfd, path, 0);                                         \
-		int fd = open_routed(&r, flags, mode);                            \
-		if (fd != -2)                                                     \
-			return fd;                                                \
-		if (REAL(field) == NULL)                                          \
-			return no_real();                                         \
-		return fresh(shield.real.field(dirfd, path, flags, mode));        \
+		return fresh(shield.real.field(dirfd, path, flags, mode));       \
 	}
 
 OPEN_VARIADIC(open, open)
@@ -246,16 +257,21 @@ OPENAT_VARIADIC(openat, openat)
 OPENAT_VARIADIC(openat64, openat64)
 
 /* The _FORTIFY_SOURCE entry points (open without a mode argument). */
-#define OPEN_FORTIFY(name, field)                                                \
-	SHIELD_API int name(const char *path, int flags)                         \
-	{                                                                        \
-		ROUTE(r, AT_FDCWD, path, 0);                                     \
-		int fd = open_routed(&r, flags, 0);                              \
-		if (fd != -2)                                                    \
-			return fd;                                               \
-		if (REAL(field) == NULL)                                         \
-			return no_real();                                        \
-		return fresh(shield.real.field(path, flags));                    \
+#define OPEN_FORTIFY(name, field)                                                 \
+	SHIELD_API int name(const char *path, int flags)                          \
+	{                                                                         \
+		ROUTE(r, AT_FDCWD, path, 0);                                      \
+		int fd = open_routed(&r, flags, 0);                               \
+		if (fd != -2)                                                     \
+			return fd;                                                \
+		if (!needs_mode(flags)) {                                         \
+			fd = shield_volfs_guarded_open(AT_FDCWD, path, flags, 0); \
+			if (fd != -2)                                             \
+				return fresh(fd);                                 \
+		}                                                                 \
+		if (REAL(field) == NULL)                                          \
+			return no_real();                                         \
+		return fresh(shield.real.field(path, flags));                     \
 	}
 #define OPENAT_FORTIFY(name, field)                                              \
 	SHIELD_API int name(int dirfd, const char *path, int flags)              \
@@ -264,6 +280,11 @@ OPENAT_VARIADIC(openat64, openat64)
 		int fd = open_routed(&r, flags, 0);                              \
 		if (fd != -2)                                                    \
 			return fd;                                               \
+		if (!needs_mode(flags)) {                                        \
+			fd = shield_volfs_guarded_open(dirfd, path, flags, 0);   \
+			if (fd != -2)                                            \
+				return fresh(fd);                                \
+		}                                                                \
 		if (REAL(field) == NULL)                                         \
 			return no_real();                                        \
 		return fresh(shield.real.field(dirfd, path, flags));             \
@@ -274,20 +295,32 @@ OPEN_FORTIFY(__open64_2, open64_2)
 OPENAT_FORTIFY(__openat_2, openat_2)
 OPENAT_FORTIFY(__openat64_2, openat64_2)
 
-#define CREAT(name, field)                                                       \
-	SHIELD_API int name(const char *path, mode_t mode)                       \
-	{                                                                        \
-		ROUTE(r, AT_FDCWD, path, 0);                                     \
-		int fd = open_routed(&r, O_CREAT | O_WRONLY | O_TRUNC, mode);    \
-		if (fd != -2)                                                    \
-			return fd;                                               \
-		if (REAL(field) == NULL)                                         \
-			return no_real();                                        \
-		return fresh(shield.real.field(path, mode));                     \
+#define CREAT(name, field)                                                                          \
+	SHIELD_API int name(const char *path, mode_t mode)                                          \
+	{                                                                                           \
+		ROUTE(r, AT_FDCWD, path, 0);                                                        \
+		int fd = open_routed(&r, O_CREAT | O_WRONLY | O_TRUNC, mode);                       \
+		if (fd != -2)                                                                       \
+			return fd;                                                                  \
+		fd = shield_volfs_guarded_open(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode); \
+		if (fd != -2)                                                                       \
+			return fresh(fd);                                                           \
+		if (REAL(field) == NULL)                                                            \
+			return no_real();                                                           \
+		return fresh(shield.real.field(path, mode));                                        \
 	}
 
 CREAT(creat, creat)
 CREAT(creat64, creat64)
+
+/* Whether an fopen mode creates or writes (what comes before ",ccs=" only). */
+static int fmode_writes(const char *mode)
+{
+	for (const char *c = mode; c != NULL && *c != 0 && *c != ','; c++)
+		if (*c == 'w' || *c == 'a' || *c == '+')
+			return 1;
+	return 0;
+}
 
 static FILE *fopen_injected(const struct shield_file *f, const char *mode)
 {
@@ -307,27 +340,29 @@ static FILE *fopen_injected(const struct shield_file *f, const char *mode)
 	return fp;
 }
 
-#define FOPEN(name, field)                                                       \
-	SHIELD_API FILE *name(const char *path, const char *mode)                \
-	{                                                                        \
-		ROUTE(r, AT_FDCWD, path, 0);                                     \
-		switch (r.kind) {                                                \
-		case SHIELD_ROUTE_INJECTED:                                      \
-			return fopen_injected(r.file, mode);                     \
-		case SHIELD_ROUTE_VOLUME:                                        \
-			return shield_volfs_fopen(r.m, r.rel, mode);             \
-		case SHIELD_ROUTE_ERROR:                                         \
-			errno = r.err;                                           \
-			return NULL;                                             \
-		}                                                                \
-		if (REAL(field) == NULL) {                                       \
-			errno = ENOSYS;                                          \
-			return NULL;                                             \
-		}                                                                \
-		FILE *fp = shield.real.field(path, mode);                        \
-		if (fp != NULL)                                                  \
-			fresh(VREAL(fileno)(fp));                                \
-		return fp;                                                       \
+#define FOPEN(name, field)                                                         \
+	SHIELD_API FILE *name(const char *path, const char *mode)                  \
+	{                                                                          \
+		ROUTE(r, AT_FDCWD, path, 0);                                       \
+		switch (r.kind) {                                                  \
+		case SHIELD_ROUTE_INJECTED:                                        \
+			return fopen_injected(r.file, mode);                       \
+		case SHIELD_ROUTE_VOLUME:                                          \
+			return shield_volfs_fopen(r.m, r.rel, mode);               \
+		case SHIELD_ROUTE_ERROR:                                           \
+			errno = r.err;                                             \
+			return NULL;                                               \
+		}                                                                  \
+		if (REAL(field) == NULL) {                                         \
+			errno = ENOSYS;                                            \
+			return NULL;                                               \
+		}                                                                  \
+		if (fmode_writes(mode) && shield_volfs_guard(AT_FDCWD, path) != 0) \
+			return NULL;                                               \
+		FILE *fp = shield.real.field(path, mode);                          \
+		if (fp != NULL)                                                    \
+			fresh(VREAL(fileno)(fp));                                  \
+		return fp;                                                         \
 	}
 
 FOPEN(fopen, fopen)
@@ -342,9 +377,11 @@ FOPEN(fopen64, fopen64)
 			errno = EOPNOTSUPP;                                             \
 			return NULL;                                                    \
 		}                                                                       \
-		FILE *res = shield_volfs_freopen(&r, path, mode, fp, &handled);        \
+		FILE *res = shield_volfs_freopen(&r, path, mode, fp, &handled);         \
 		if (handled)                                                            \
 			return res;                                                     \
+		if (fmode_writes(mode) && shield_volfs_guard(AT_FDCWD, path) != 0)      \
+			return NULL;                                                    \
 		res = VREAL(field)(path, mode, fp);                                     \
 		if (res != NULL)                                                        \
 			fresh(VREAL(fileno)(res));                                      \
@@ -556,6 +593,8 @@ SHIELD_API int truncate(const char *path, off_t len)
 	case SHIELD_ROUTE_ERROR:
 		return fail_errno(r.err);
 	}
+	if (shield_volfs_guard(AT_FDCWD, path) != 0)
+		return -1;
 	return VREAL(truncate)(path, len);
 }
 
@@ -617,6 +656,8 @@ SHIELD_API int mkdir(const char *path, mode_t mode)
 {
 	ROUTE(r, AT_FDCWD, path, 0);
 	int rc = mkdir_routed(&r, mode);
+	if (rc == -2)
+		rc = shield_volfs_guarded_mkdir(AT_FDCWD, path, mode);
 	return rc != -2 ? rc : VREAL(mkdir)(path, mode);
 }
 
@@ -624,6 +665,8 @@ SHIELD_API int mkdirat(int dirfd, const char *path, mode_t mode)
 {
 	ROUTE(r, dirfd, path, 0);
 	int rc = mkdir_routed(&r, mode);
+	if (rc == -2)
+		rc = shield_volfs_guarded_mkdir(dirfd, path, mode);
 	return rc != -2 ? rc : VREAL(mkdirat)(dirfd, path, mode);
 }
 
@@ -633,8 +676,14 @@ static int rename_routed(int fd1, const char *p1, int fd2, const char *p2, unsig
 {
 	ROUTE(a, fd1, p1, 0);
 	ROUTE(b, fd2, p2, 0);
-	if (a.kind == SHIELD_ROUTE_LIBC && b.kind == SHIELD_ROUTE_LIBC)
+	if (a.kind == SHIELD_ROUTE_LIBC && b.kind == SHIELD_ROUTE_LIBC) {
+		/* The new name must not land in a volume's directory (with
+		 * RENAME_EXCHANGE the old one gets a file too). */
+		if (shield_volfs_guard(fd2, p2) != 0 ||
+		    ((flags & RENAME_EXCHANGE) && shield_volfs_guard(fd1, p1) != 0))
+			return -1;
 		return -2;
+	}
 	if (a.kind == SHIELD_ROUTE_ERROR)
 		return fail_errno(a.err);
 	if (b.kind == SHIELD_ROUTE_ERROR)
@@ -828,8 +877,219 @@ SHIELD_API int chdir(const char *path)
 	case SHIELD_ROUTE_ERROR:
 		return fail_errno(r.err);
 	}
-	return VREAL(chdir)(path);
+	return shield_volfs_chdir_libc(path);
 }
+
+/* ---- the working directory as the program sees it ----
+ * While a volume's root is the working directory (shield_volfs_chdir), it
+ * is the volume's path: the kernel would name the directory by wherever
+ * root has moved it, and a path built from that name would miss the
+ * volume and reach its stored records through libc. */
+
+SHIELD_API char *__getcwd_chk(char *buf, size_t size, size_t buflen);
+
+/* getcwd's answer for the volume m, with glibc's rules for buf and size. */
+static char *cwd_of(const struct volfs_mount *m, char *buf, size_t size)
+{
+	size_t n = m->len + 1;
+	if ((buf != NULL && size == 0) || (size != 0 && size < n)) {
+		errno = size == 0 ? EINVAL : ERANGE;
+		return NULL;
+	}
+	char *out = buf != NULL ? buf : malloc(size != 0 ? size : n);
+	if (out == NULL)
+		return NULL;
+	memcpy(out, m->path, n);
+	return out;
+}
+
+SHIELD_API char *getcwd(char *buf, size_t size)
+{
+	struct volfs_mount *m = shield_volfs_cwd();
+	return m != NULL ? cwd_of(m, buf, size) : VREAL(getcwd)(buf, size);
+}
+
+SHIELD_API char *__getcwd_chk(char *buf, size_t size, size_t buflen)
+{
+	if (size > buflen)
+		__chk_fail();
+	struct volfs_mount *m = shield_volfs_cwd();
+	return m != NULL ? cwd_of(m, buf, size) : VREAL(getcwd_chk)(buf, size, buflen);
+}
+
+SHIELD_API char *get_current_dir_name(void)
+{
+	struct volfs_mount *m = shield_volfs_cwd();
+	return m != NULL ? cwd_of(m, NULL, 0) : VREAL(get_current_dir_name)();
+}
+
+SHIELD_API char *getwd(char *buf)
+{
+	struct volfs_mount *m = shield_volfs_cwd();
+	if (m == NULL)
+		return VREAL(getwd)(buf);
+	return cwd_of(m, buf, PATH_MAX); /* getwd's buffer is PATH_MAX bytes */
+}
+
+/* ---- temporary files ----
+ * glibc's mkstemp and co. create the file with an internal open that no
+ * interposer sees: a template in a volume would become a plaintext file in
+ * the volume's directory. Those are made here, through the volume; other
+ * templates go to glibc once the backstop has checked their directory. */
+
+#define TEMP_TRIES 100
+
+/* Fills the n X's at a and b with the same random letters and digits. */
+static int temp_letters(char *a, char *b, size_t n)
+{
+	static const char set[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	uint8_t r[32];
+	size_t done = 0;
+	while (done < n) {
+		if (arca_random(r, sizeof r) != 0)
+			return fail_errno(EIO);
+		/* 248 = 4 * 62: no letter more likely than another. */
+		for (size_t i = 0; i < sizeof r && done < n; i++)
+			if (r[i] < 248) {
+				a[done] = b[done] = set[r[i] % 62];
+				done++;
+			}
+	}
+	arca_wipe(r, sizeof r);
+	return 0;
+}
+
+/* mkstemp (dir 0) or mkdtemp (dir 1) of tmpl in a volume; *handled says
+ * whether it was the shield's to do (else glibc's, which the backstop has
+ * let through). A descriptor, 0 (mkdtemp) or -1 with errno. */
+static int temp_make(char *tmpl, int suffixlen, int flags, int dir, int *handled)
+{
+	*handled = 0;
+	if (tmpl == NULL)
+		return -1; /* glibc's EFAULT */
+	ROUTE(r, AT_FDCWD, tmpl, 0);
+	if (r.kind == SHIELD_ROUTE_LIBC || r.kind == SHIELD_ROUTE_INJECTED) {
+		*handled = shield_volfs_guard(AT_FDCWD, tmpl) != 0;
+		return -1;
+	}
+	*handled = 1;
+	if (r.kind != SHIELD_ROUTE_VOLUME)
+		return fail_errno(r.err);
+	size_t len = strlen(tmpl), rl = strlen(r.rel);
+	if (len < 6 || suffixlen < 0 || (size_t)suffixlen > len - 6 || rl < 6 + (size_t)suffixlen)
+		return fail_errno(EINVAL);
+	char *x = tmpl + len - (size_t)suffixlen - 6, *rx = r.rel + rl - (size_t)suffixlen - 6;
+	if (memcmp(x, "XXXXXX", 6) != 0 || memchr(x, '/', 6 + (size_t)suffixlen) != NULL)
+		return fail_errno(EINVAL);
+	int fd = -1;
+	for (int i = 0; i < TEMP_TRIES; i++) {
+		if (temp_letters(x, rx, 6) != 0)
+			return -1;
+		fd = dir ? shield_volfs_mkdir(r.m, r.rel, 0700)
+			 : shield_volfs_open(r.m, r.rel, (flags & ~O_ACCMODE) | O_RDWR | O_CREAT | O_EXCL, 0600);
+		if (fd >= 0 || errno != EEXIST)
+			break;
+	}
+	return fd;
+}
+
+#define MKSTEMP(name, field)                                                       \
+	SHIELD_API int name(char *tmpl)                                            \
+	{                                                                          \
+		int handled, fd = temp_make(tmpl, 0, 0, 0, &handled);              \
+		return handled ? fd : fresh(VREAL(field)(tmpl));                   \
+	}
+#define MKOSTEMP(name, field)                                                      \
+	SHIELD_API int name(char *tmpl, int flags)                                 \
+	{                                                                          \
+		int handled, fd = temp_make(tmpl, 0, flags, 0, &handled);          \
+		return handled ? fd : fresh(VREAL(field)(tmpl, flags));            \
+	}
+#define MKSTEMPS(name, field)                                                      \
+	SHIELD_API int name(char *tmpl, int suffixlen)                             \
+	{                                                                          \
+		int handled, fd = temp_make(tmpl, suffixlen, 0, 0, &handled);      \
+		return handled ? fd : fresh(VREAL(field)(tmpl, suffixlen));        \
+	}
+#define MKOSTEMPS(name, field)                                                     \
+	SHIELD_API int name(char *tmpl, int suffixlen, int flags)                  \
+	{                                                                          \
+		int handled, fd = temp_make(tmpl, suffixlen, flags, 0, &handled);  \
+		return handled ? fd : fresh(VREAL(field)(tmpl, suffixlen, flags)); \
+	}
+
+MKSTEMP(mkstemp, mkstemp)
+MKSTEMP(mkstemp64, mkstemp64)
+MKOSTEMP(mkostemp, mkostemp)
+MKOSTEMP(mkostemp64, mkostemp64)
+MKSTEMPS(mkstemps, mkstemps)
+MKSTEMPS(mkstemps64, mkstemps64)
+MKOSTEMPS(mkostemps, mkostemps)
+MKOSTEMPS(mkostemps64, mkostemps64)
+
+SHIELD_API char *mkdtemp(char *tmpl)
+{
+	int handled, rc = temp_make(tmpl, 0, 0, 1, &handled);
+	if (!handled)
+		return VREAL(mkdtemp)(tmpl);
+	return rc == 0 ? tmpl : NULL;
+}
+
+/* Extended attributes of paths: as for volume descriptors (volfs_fd.c),
+ * none are kept in a volume or on an injected file; a path in a volume
+ * passed to libc would reach the volume's directory on disk. Returns -2
+ * when the path is libc's; err 0 answers "none" (a listing of 0 bytes). */
+static int xattr_routed(const char *path, int err)
+{
+	struct stat st;
+	ROUTE(r, AT_FDCWD, path, 0);
+	switch (r.kind) {
+	case SHIELD_ROUTE_INJECTED:
+		return err ? fail_errno(err) : 0;
+	case SHIELD_ROUTE_VOLUME:
+		if (shield_volfs_stat(r.m, r.rel, &st) != 0)
+			return -1;
+		return err ? fail_errno(err) : 0;
+	case SHIELD_ROUTE_ERROR:
+		return fail_errno(r.err);
+	default:
+		return -2;
+	}
+}
+
+#define GETXATTR(name)                                                                        \
+	SHIELD_API ssize_t name(const char *path, const char *attr, void *value, size_t size) \
+	{                                                                                     \
+		int rc = xattr_routed(path, ENODATA);                                         \
+		return rc != -2 ? rc : VREAL(name)(path, attr, value, size);                  \
+	}
+#define SETXATTR(name)                                                                                     \
+	SHIELD_API int name(const char *path, const char *attr, const void *value, size_t size, int flags) \
+	{                                                                                                  \
+		int rc = xattr_routed(path, ENOTSUP);                                                      \
+		return rc != -2 ? rc : VREAL(name)(path, attr, value, size, flags);                        \
+	}
+#define LISTXATTR(name)                                                    \
+	SHIELD_API ssize_t name(const char *path, char *list, size_t size) \
+	{                                                                  \
+		int rc = xattr_routed(path, 0);                            \
+		return rc != -2 ? rc : VREAL(name)(path, list, size);      \
+	}
+#define REMOVEXATTR(name)                                       \
+	SHIELD_API int name(const char *path, const char *attr) \
+	{                                                       \
+		int rc = xattr_routed(path, ENODATA);           \
+		return rc != -2 ? rc : VREAL(name)(path, attr); \
+	}
+
+GETXATTR(getxattr)
+GETXATTR(lgetxattr)
+SETXATTR(setxattr)
+SETXATTR(lsetxattr)
+LISTXATTR(listxattr)
+LISTXATTR(llistxattr)
+REMOVEXATTR(removexattr)
+REMOVEXATTR(lremovexattr)
 
 /* Nothing in a volume or among the injected files is a symbolic link. */
 static int readlink_routed(const struct shield_route *r)
@@ -946,6 +1206,8 @@ SHIELD_API int link(const char *from, const char *to)
 	ROUTE(b, AT_FDCWD, to, 0);
 	if (a.kind == SHIELD_ROUTE_VOLUME || b.kind != SHIELD_ROUTE_LIBC)
 		return nolink(a.kind == SHIELD_ROUTE_VOLUME ? &a : &b);
+	if (shield_volfs_guard(AT_FDCWD, to) != 0)
+		return -1;
 	return VREAL(link)(from, to);
 }
 
@@ -955,6 +1217,8 @@ SHIELD_API int linkat(int fd1, const char *from, int fd2, const char *to, int fl
 	ROUTE(b, fd2, to, 0);
 	if (a.kind == SHIELD_ROUTE_VOLUME || a.kind == SHIELD_ROUTE_VOLFD || b.kind != SHIELD_ROUTE_LIBC)
 		return nolink(b.kind != SHIELD_ROUTE_LIBC ? &b : &a);
+	if (shield_volfs_guard(fd2, to) != 0)
+		return -1;
 	return VREAL(linkat)(fd1, from, fd2, to, flags);
 }
 
@@ -962,6 +1226,8 @@ SHIELD_API int symlink(const char *target, const char *path)
 {
 	ROUTE(r, AT_FDCWD, path, 0);
 	int rc = nolink(&r);
+	if (rc == -2 && shield_volfs_guard(AT_FDCWD, path) != 0)
+		return -1;
 	return rc != -2 ? rc : VREAL(symlink)(target, path);
 }
 
@@ -969,6 +1235,8 @@ SHIELD_API int symlinkat(const char *target, int dirfd, const char *path)
 {
 	ROUTE(r, dirfd, path, 0);
 	int rc = nolink(&r);
+	if (rc == -2 && shield_volfs_guard(dirfd, path) != 0)
+		return -1;
 	return rc != -2 ? rc : VREAL(symlinkat)(target, dirfd, path);
 }
 
@@ -976,6 +1244,8 @@ SHIELD_API int mkfifo(const char *path, mode_t mode)
 {
 	ROUTE(r, AT_FDCWD, path, 0);
 	int rc = nolink(&r);
+	if (rc == -2 && shield_volfs_guard(AT_FDCWD, path) != 0)
+		return -1;
 	return rc != -2 ? rc : VREAL(mkfifo)(path, mode);
 }
 
@@ -983,6 +1253,8 @@ SHIELD_API int mkfifoat(int dirfd, const char *path, mode_t mode)
 {
 	ROUTE(r, dirfd, path, 0);
 	int rc = nolink(&r);
+	if (rc == -2 && shield_volfs_guard(dirfd, path) != 0)
+		return -1;
 	return rc != -2 ? rc : VREAL(mkfifoat)(dirfd, path, mode);
 }
 
@@ -990,6 +1262,8 @@ SHIELD_API int mknod(const char *path, mode_t mode, dev_t dev)
 {
 	ROUTE(r, AT_FDCWD, path, 0);
 	int rc = nolink(&r);
+	if (rc == -2 && shield_volfs_guard(AT_FDCWD, path) != 0)
+		return -1;
 	return rc != -2 ? rc : VREAL(mknod)(path, mode, dev);
 }
 
@@ -997,6 +1271,8 @@ SHIELD_API int mknodat(int dirfd, const char *path, mode_t mode, dev_t dev)
 {
 	ROUTE(r, dirfd, path, 0);
 	int rc = nolink(&r);
+	if (rc == -2 && shield_volfs_guard(dirfd, path) != 0)
+		return -1;
 	return rc != -2 ? rc : VREAL(mknodat)(dirfd, path, mode, dev);
 }
 

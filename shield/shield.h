@@ -16,6 +16,7 @@
 #define ARCA_SHIELD_H
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -113,6 +114,17 @@ struct volfs_mount {
 	struct arca_vol *vol;
 	int readonly;	    /* a code volume (or opened read-only) */
 	dev_t dev;	    /* st_dev its files show */
+	/* The directory on disk, held by an O_PATH descriptor (close-on-exec)
+	 * from the mount on: chdir and the placeholders use the descriptor,
+	 * never the path, which root can point elsewhere while the program
+	 * runs. Its identity, and that of its d/, is what the backstop
+	 * (shield_volfs_guard) refuses to let libc write into. */
+	int dirfd;
+	dev_t host_dev;
+	ino_t host_ino;
+	int has_d;
+	dev_t d_dev;
+	ino_t d_ino;
 	uint8_t token[32];  /* authorizes POST /v1/volumes/S/V/tag */
 	pthread_mutex_t lock; /* the list of open descriptions below */
 	struct volfs_ofd *open;
@@ -249,6 +261,34 @@ struct volfs_real {
 	int (*mknodat)(int, const char *, mode_t, dev_t);
 	int (*statfs)(const char *, void *);
 	int (*statvfs)(const char *, void *);
+	/* the working directory (files.c) */
+	char *(*getcwd)(char *, size_t);
+	char *(*getcwd_chk)(char *, size_t, size_t);
+	char *(*get_current_dir_name)(void);
+	char *(*getwd)(char *);
+	/* temporary files (files.c) */
+	int (*mkstemp)(char *);
+	int (*mkstemp64)(char *);
+	int (*mkostemp)(char *, int);
+	int (*mkostemp64)(char *, int);
+	int (*mkstemps)(char *, int);
+	int (*mkstemps64)(char *, int);
+	int (*mkostemps)(char *, int, int);
+	int (*mkostemps64)(char *, int, int);
+	char *(*mkdtemp)(char *);
+	/* extended attributes (volfs_fd.c, files.c) */
+	ssize_t (*fgetxattr)(int, const char *, void *, size_t);
+	int (*fsetxattr)(int, const char *, const void *, size_t, int);
+	ssize_t (*flistxattr)(int, char *, size_t);
+	int (*fremovexattr)(int, const char *);
+	ssize_t (*getxattr)(const char *, const char *, void *, size_t);
+	ssize_t (*lgetxattr)(const char *, const char *, void *, size_t);
+	int (*setxattr)(const char *, const char *, const void *, size_t, int);
+	int (*lsetxattr)(const char *, const char *, const void *, size_t, int);
+	ssize_t (*listxattr)(const char *, char *, size_t);
+	ssize_t (*llistxattr)(const char *, char *, size_t);
+	int (*removexattr)(const char *, const char *);
+	int (*lremovexattr)(const char *, const char *);
 };
 
 /* The volume part of the shield's global context. mounts is set once
@@ -265,6 +305,12 @@ struct shield_volfs {
 	size_t nstreams;	      /* atomic: a fast "none" for fileno */
 	pid_t owner;		      /* the process that mounted: only it commits */
 	int forked;		      /* set in a child of fork: volumes are read-only there */
+	/* The working directory when it is a volume's root (NULL: the
+	 * kernel's): relative paths and getcwd use its path, whatever the
+	 * directory the kernel holds is called by now. Changed only together
+	 * with the kernel's working directory, under cwd_lock. */
+	struct volfs_mount *cwd;
+	pthread_mutex_t cwd_lock;
 	unsigned umask;		      /* the process's umask, kept by the umask interposer */
 	char cas[300];		      /* where commits report their tags (volfs_mount.c) */
 	char pin[ARCA_FPR_LEN];
@@ -335,8 +381,10 @@ void shield_volfs_leave(void);
 int shield_volfs_inside(void);
 
 /* Adds an open volume at path (normalised, absolute) before main; the
- * caller (volfs_mount.c) has opened it. Returns the mount, or NULL with a
- * reason in e. */
+ * caller (volfs_mount.c) has opened it. The directory is opened anew
+ * component by component without following a symbolic link (one in the
+ * path is refused) and kept (m->dirfd, its identity). Returns the mount,
+ * or NULL with a reason in e. */
 struct volfs_mount *shield_volfs_add(const char *path, const char *name, struct arca_vol *vol,
 				     struct arca_errbuf *e);
 /* The descriptor table (volfs_fd.c). */
@@ -369,7 +417,46 @@ int shield_volfs_chmod(struct volfs_mount *m, const char *rel, mode_t mode);
 int shield_volfs_chown(struct volfs_mount *m, const char *rel, uid_t uid, gid_t gid);
 int shield_volfs_utime(struct volfs_mount *m, const char *rel, const struct timespec ts[2]);
 int shield_volfs_truncate(struct volfs_mount *m, const char *rel, off_t len);
+/* chdir into a volume: its root only (a directory inside is EOPNOTSUPP).
+ * The kernel's working directory becomes the volume's directory through
+ * m->dirfd, and the shield's (shield.volfs.cwd) the volume. */
 int shield_volfs_chdir(struct volfs_mount *m, const char *rel);
+/* chdir and fchdir anywhere else: the real call, and the shield forgets
+ * the volume working directory when it succeeds. */
+int shield_volfs_chdir_libc(const char *path);
+int shield_volfs_fchdir_libc(int fd);
+/* The volume that is the working directory, or NULL. */
+struct volfs_mount *shield_volfs_cwd(void);
+/* m->dirfd once it is checked to still be m's directory; -1 EBADF (and
+ * one line) when the program closed it and the number is another's. */
+int shield_volfs_dirfd(struct volfs_mount *m);
+
+/* The fail-closed backstop. A call that goes to libc because its path is
+ * not a volume's (lexically) must still never create or write a file in a
+ * volume's directory on disk or in its d/ (the kernel may resolve the path
+ * there: a host symbolic link, a directory renamed under the program, a
+ * descriptor of it): such a call fails with EACCES and one line
+ * "arca: PATH: refused: it would write outside the volume into the volume
+ * directory (DIR)". They cost nothing until a volume is mounted, and pass
+ * inside the shield's own volume code.
+ * shield_volfs_guard checks the directory that would hold the last
+ * component of path (relative to dirfd): 0 go ahead, -1 with errno (EACCES,
+ * or what resolving that directory gave, which the call would give too). */
+int shield_volfs_guard(int dirfd, const char *path);
+/* An open (flags with O_CREAT, O_TMPFILE, write access or O_TRUNC) or a
+ * mkdir made relative to the directory checked, so that root cannot swap
+ * the directory between the check and the call: the descriptor (open), 0
+ * (mkdir) or -1 with errno; -2 when the caller is to make the call itself
+ * (nothing to check). */
+int shield_volfs_guarded_open(int dirfd, const char *path, int flags, mode_t mode);
+int shield_volfs_guarded_mkdir(int dirfd, const char *path, mode_t mode);
+/* Whether an open with these flags creates or writes. */
+static inline int shield_open_writes(int flags)
+{
+	if (flags & O_PATH)
+		return 0;
+	return (flags & (O_CREAT | O_TRUNC | O_ACCMODE)) != 0 || (flags & O_TMPFILE) == O_TMPFILE;
+}
 /* readlink of a path in a volume: EINVAL (nothing there is a link) or ENOENT. */
 int shield_volfs_readlink(struct volfs_mount *m, const char *rel);
 /* The canonical name of a path in a volume (malloc'd, or into buf of

@@ -1,6 +1,8 @@
 /* volfs.c: protected volumes as the program sees them: which volume a path
  * names, and the operations on paths in a volume (stat, access, unlink,
- * rename, mkdir, …) over the volume library (include/arca/volume.h).
+ * rename, mkdir, …) over the volume library (include/arca/volume.h); the
+ * working directory when it is a volume's root; the backstop that keeps
+ * libc from writing into a volume's directory on disk.
  *
  * A volume is the directory at its configured path: the program sees the
  * volume's files under that path, never the records stored there. Paths
@@ -8,8 +10,11 @@
  * the directory a descriptor names, with "." and ".." folded) because
  * the volume's names exist nowhere on disk; a symbolic link on the host
  * that leads into a volume's directory is therefore not followed into the
- * volume. The descriptor table is volfs_fd.c, streams volfs_stdio.c,
- * directory streams volfs_dir.c, start-up and CAS volfs_mount.c.
+ * volume, and a write through it is refused (the backstop). The directory
+ * itself is held by a descriptor from the mount on, so that what root
+ * does to the path later moves nothing the shield uses. The descriptor
+ * table is volfs_fd.c, streams volfs_stdio.c, directory streams
+ * volfs_dir.c, start-up and CAS volfs_mount.c.
  *
  * Kept apart from the interposers (files.c, volfs_fd.c) so that the
  * compiler cannot assume the nonnull promises of libc's prototypes about
@@ -126,6 +131,7 @@ void shield_volfs_log(const char *fmt, ...)
  * volumes become read-only. */
 static void fork_prepare(void)
 {
+	pthread_mutex_lock(&shield.volfs.cwd_lock);
 	pthread_mutex_lock(&shield.volfs.tab_lock);
 	pthread_mutex_lock(&shield.volfs.streams_lock);
 }
@@ -134,13 +140,61 @@ static void fork_parent(void)
 {
 	pthread_mutex_unlock(&shield.volfs.streams_lock);
 	pthread_mutex_unlock(&shield.volfs.tab_lock);
+	pthread_mutex_unlock(&shield.volfs.cwd_lock);
 }
 
 static void fork_child(void)
 {
 	pthread_mutex_init(&shield.volfs.streams_lock, NULL);
 	pthread_mutex_init(&shield.volfs.tab_lock, NULL);
+	pthread_mutex_init(&shield.volfs.cwd_lock, NULL);
 	__atomic_store_n(&shield.volfs.forked, 1, __ATOMIC_RELEASE);
+	/* The library's own read-only mode for the child: it keeps the
+	 * parent's uncommitted blocks (the records on disk are still the
+	 * last commit's) and never writes or collects a file the parent
+	 * owns. Code volumes are read-only already. */
+	size_t n = __atomic_load_n(&shield.volfs.nmounts, __ATOMIC_ACQUIRE);
+	for (size_t i = 0; i < n; i++)
+		if (!shield.volfs.mounts[i].readonly)
+			arca_vol_fork_child(shield.volfs.mounts[i].vol);
+}
+
+/* Opens the directory at path (absolute, normalised) O_PATH, one
+ * component at a time without following a symbolic link, so that what is
+ * held is the directory the path names on disk and not where a link
+ * points. -1 with errno; ELOOP with the prefix that is a link in lnk. */
+static int open_nofollow(const char *path, char *lnk, size_t cap)
+{
+	char comp[NAME_MAX + 1];
+	struct stat st;
+	shield_resolve_real();
+	int fd = shield.real.open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	for (const char *c = path; fd >= 0 && *c != 0;) {
+		while (*c == '/')
+			c++;
+		if (*c == 0)
+			break;
+		const char *end = strchrnul(c, '/');
+		size_t n = (size_t)(end - c);
+		int err = ENAMETOOLONG, nfd = -1;
+		if (n <= NAME_MAX) {
+			memcpy(comp, c, n);
+			comp[n] = 0;
+			nfd = shield.real.openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			err = errno;
+			if (nfd < 0 && shield.real.fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISLNK(st.st_mode)) {
+				snprintf(lnk, cap, "%.*s", (int)(end - path), path);
+				err = ELOOP;
+			}
+		}
+		VREAL(close)(fd);
+		if (nfd < 0)
+			return fail_errno(err);
+		fd = nfd;
+		c = end;
+	}
+	return fd;
 }
 
 struct volfs_mount *shield_volfs_add(const char *path, const char *name, struct arca_vol *vol,
@@ -185,6 +239,27 @@ struct volfs_mount *shield_volfs_add(const char *path, const char *name, struct 
 			return NULL;
 		}
 	}
+	/* The directory is held from here on: root may rename it, or put
+	 * another at the path, while the program runs. */
+	char lnk[PATH_MAX] = "";
+	struct stat st, dst;
+	int dfd = len < PATH_MAX ? open_nofollow(path, lnk, sizeof lnk) : fail_errno(ENAMETOOLONG);
+	if (dfd < 0) {
+		if (errno == ELOOP && lnk[0] != 0)
+			arca_errf(e, ARCA_EINVAL,
+				  "volume %s at %s: %s is a symbolic link; a volume's path may hold none (configure "
+				  "the directory's real path)",
+				  name, path, lnk);
+		else
+			arca_errf(e, ARCA_EIO, "volume %s at %s: cannot open its directory: %s", name, path,
+				  strerror(errno));
+		return NULL;
+	}
+	if (VREAL(fstat)(dfd, &st) != 0) {
+		arca_errf(e, ARCA_EIO, "volume %s at %s: cannot stat its directory: %s", name, path, strerror(errno));
+		VREAL(close)(dfd);
+		return NULL;
+	}
 	struct volfs_mount *m = &V->mounts[n];
 	memset(m, 0, sizeof *m);
 	m->path = strdup(path);
@@ -192,8 +267,17 @@ struct volfs_mount *shield_volfs_add(const char *path, const char *name, struct 
 	if (m->path == NULL || m->name == NULL) {
 		free(m->path);
 		free(m->name);
+		VREAL(close)(dfd);
 		arca_errf(e, ARCA_ENOMEM, "out of memory");
 		return NULL;
+	}
+	m->dirfd = dfd;
+	m->host_dev = st.st_dev;
+	m->host_ino = st.st_ino;
+	if (shield.real.fstatat(dfd, "d", &dst, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(dst.st_mode)) {
+		m->has_d = 1;
+		m->d_dev = dst.st_dev;
+		m->d_ino = dst.st_ino;
 	}
 	m->len = len;
 	m->vol = vol;
@@ -305,7 +389,13 @@ void shield_route(int dirfd, const char *path, int empty_ok, struct shield_route
 		} else {
 			char base[PATH_MAX];
 			if (dirfd == AT_FDCWD) {
-				if (getcwd(base, sizeof base) == NULL)
+				/* A volume's root as the working directory is the
+				 * volume's path, whatever the kernel's directory is
+				 * called by now (root may have renamed it). */
+				struct volfs_mount *cm = shield_volfs_cwd();
+				if (cm != NULL)
+					memcpy(base, cm->path, cm->len + 1);
+				else if (VREAL(getcwd)(base, sizeof base) == NULL)
 					goto out;
 			} else {
 				char link[48];
@@ -590,8 +680,36 @@ int shield_volfs_truncate(struct volfs_mount *m, const char *rel, off_t len)
 	return rc < 0 ? fail(rc) : 0;
 }
 
-/* The working directory is the kernel's: it may be a volume's root (its
- * directory exists on disk), not a directory inside a volume. */
+/* ---- the working directory ----
+ * A volume's root may be the working directory (a directory inside a
+ * volume may not: EOPNOTSUPP). The kernel's working directory is then the
+ * volume's directory, reached through the descriptor held since the mount
+ * (never by path: root may have made the path lead elsewhere), and the
+ * shield remembers the volume, so that relative paths and getcwd name the
+ * volume's path even after root renames the directory away or puts
+ * another at the path; what the kernel resolves relative to it anyway (a
+ * path that leaves the volume with "..", a program's raw system call) is
+ * the volume's directory itself, which the backstop below guards. */
+
+struct volfs_mount *shield_volfs_cwd(void)
+{
+	return __atomic_load_n(&shield.volfs.cwd, __ATOMIC_ACQUIRE);
+}
+
+int shield_volfs_dirfd(struct volfs_mount *m)
+{
+	struct stat st;
+	/* The program may have closed the number (closefrom) and got it back
+	 * for something else: that is not the volume's directory. */
+	if (VREAL(fstat)(m->dirfd, &st) != 0 || st.st_dev != m->host_dev || st.st_ino != m->host_ino) {
+		shield_volfs_log("volume %s at %s: the descriptor the shield holds for its directory was closed "
+				 "behind its back",
+				 m->name, m->path);
+		return fail_errno(EBADF);
+	}
+	return m->dirfd;
+}
+
 int shield_volfs_chdir(struct volfs_mount *m, const char *rel)
 {
 	struct arca_vol_stat vs;
@@ -602,8 +720,204 @@ int shield_volfs_chdir(struct volfs_mount *m, const char *rel)
 		return fail_errno(ENOTDIR);
 	if (rel[0] != 0)
 		return fail_errno(EOPNOTSUPP);
+	pthread_mutex_lock(&shield.volfs.cwd_lock);
+	int fd = shield_volfs_dirfd(m);
+	rc = fd < 0 ? -1 : VREAL(fchdir)(fd);
+	if (rc == 0)
+		__atomic_store_n(&shield.volfs.cwd, m, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&shield.volfs.cwd_lock);
+	return rc;
+}
+
+int shield_volfs_chdir_libc(const char *path)
+{
+	char full[PATH_MAX];
+	if (__atomic_load_n(&shield.volfs.nmounts, __ATOMIC_ACQUIRE) == 0)
+		return VREAL(chdir)(path);
+	pthread_mutex_lock(&shield.volfs.cwd_lock);
+	struct volfs_mount *cm = shield_volfs_cwd();
+	const char *p = path;
+	int rc = 0;
+	/* Relative to the volume's path, as the program sees its working
+	 * directory, not to wherever root has moved the directory. */
+	if (cm != NULL && path != NULL && path[0] != '/' && path[0] != 0) {
+		int n = snprintf(full, sizeof full, "%s/%s", cm->path, path);
+		if (n < 0 || (size_t)n >= sizeof full)
+			rc = fail_errno(ENAMETOOLONG);
+		p = full;
+	}
+	if (rc == 0)
+		rc = VREAL(chdir)(p);
+	if (rc == 0)
+		__atomic_store_n(&shield.volfs.cwd, NULL, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&shield.volfs.cwd_lock);
+	return rc;
+}
+
+int shield_volfs_fchdir_libc(int fd)
+{
+	if (__atomic_load_n(&shield.volfs.nmounts, __ATOMIC_ACQUIRE) == 0)
+		return VREAL(fchdir)(fd);
+	pthread_mutex_lock(&shield.volfs.cwd_lock);
+	int rc = VREAL(fchdir)(fd);
+	if (rc == 0)
+		__atomic_store_n(&shield.volfs.cwd, NULL, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&shield.volfs.cwd_lock);
+	return rc;
+}
+
+/* ---- the backstop ----
+ * Lexical routing sends a path to a volume only when it names one; the
+ * kernel may still resolve a path libc gets into a volume's directory (a
+ * host symbolic link or bind mount, the directory renamed under the
+ * program, a descriptor of it, a template glibc opens itself). A write
+ * there would put the program's plaintext beside the records, so it is
+ * refused by the identity of the directory that would hold the new name. */
+
+static int guarding(void)
+{
+	return !inside && __atomic_load_n(&shield.volfs.nmounts, __ATOMIC_ACQUIRE) > 0;
+}
+
+/* The volume whose directory (or d/) st is, or NULL. */
+static const struct volfs_mount *voldir_of(const struct stat *st, int *is_d)
+{
+	size_t n = __atomic_load_n(&shield.volfs.nmounts, __ATOMIC_ACQUIRE);
+	for (size_t i = 0; i < n; i++) {
+		const struct volfs_mount *m = &shield.volfs.mounts[i];
+		*is_d = m->has_d && st->st_ino == m->d_ino && st->st_dev == m->d_dev;
+		if (*is_d || (st->st_ino == m->host_ino && st->st_dev == m->host_dev))
+			return m;
+	}
+	return NULL;
+}
+
+static int refuse_write(const char *path, const struct stat *st)
+{
+	int is_d = 0;
+	const struct volfs_mount *m = voldir_of(st, &is_d);
+	if (m == NULL)
+		return 0;
+	shield_volfs_log("%s: refused: it would write outside the volume into the volume directory (%s%s)", path,
+			 m->path, is_d ? "/d" : "");
+	return fail_errno(EACCES);
+}
+
+/* Splits path before its last component: *base points into path (with
+ * any trailing '/', which the kernel sees too), the part before it goes
+ * to dir ("." when there is none). 1 when path has no component ("",
+ * "/"): nothing to check; -1 ENAMETOOLONG. */
+static int split_last(const char *path, char *dir, size_t cap, const char **base)
+{
+	size_t end = strlen(path);
+	while (end > 0 && path[end - 1] == '/')
+		end--;
+	if (end == 0)
+		return 1;
+	size_t start = end;
+	while (start > 0 && path[start - 1] != '/')
+		start--;
+	*base = path + start;
+	if (start == 0) {
+		memcpy(dir, ".", 2);
+		return 0;
+	}
+	if (start >= cap)
+		return fail_errno(ENAMETOOLONG);
+	memcpy(dir, path, start);
+	dir[start] = 0;
+	return 0;
+}
+
+/* The check without a descriptor: for the calls that take none (rename,
+ * link, fopen, …), and for an open when no descriptor is left to spare. */
+static int guard_at(int dirfd, const char *dir, const char *path)
+{
+	struct stat st;
 	shield_resolve_real();
-	return VREAL(chdir)(m->path);
+	/* Cannot be resolved: the call would fail on it too; failing now
+	 * keeps a directory that appears meanwhile out of it. */
+	if (shield.real.fstatat(dirfd, dir, &st, 0) != 0)
+		return -1;
+	return refuse_write(path, &st);
+}
+
+int shield_volfs_guard(int dirfd, const char *path)
+{
+	char dir[PATH_MAX];
+	const char *base;
+	if (path == NULL || !guarding())
+		return 0;
+	int saved = errno;
+	int s = split_last(path, dir, sizeof dir, &base);
+	if (s != 0)
+		return s < 0 ? -1 : 0;
+	if (guard_at(dirfd, dir, path) != 0)
+		return -1;
+	errno = saved;
+	return 0;
+}
+
+/* The directory that would hold path's new name, opened O_PATH relative
+ * to dirfd and checked; the call is then made relative to it. -2: not
+ * ours to do (nothing to check, or no descriptor to spare and the check
+ * passed without one). */
+static int guarded_dir(int dirfd, const char *path, int tmpfile, const char **base)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	const char *at = path;
+	if (tmpfile) {
+		*base = "."; /* O_TMPFILE names the directory itself */
+	} else {
+		int s = split_last(path, dir, sizeof dir, base);
+		if (s != 0)
+			return s < 0 ? -1 : -2;
+		at = dir;
+	}
+	shield_resolve_real();
+	int pfd = shield.real.openat(dirfd, at, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (pfd < 0) {
+		if (errno != EMFILE && errno != ENFILE)
+			return -1;
+		return guard_at(dirfd, at, path) != 0 ? -1 : -2;
+	}
+	if (VREAL(fstat)(pfd, &st) != 0 || refuse_write(path, &st) != 0) {
+		int err = errno;
+		VREAL(close)(pfd);
+		return fail_errno(err);
+	}
+	return pfd;
+}
+
+int shield_volfs_guarded_open(int dirfd, const char *path, int flags, mode_t mode)
+{
+	const char *base;
+	if (path == NULL || !shield_open_writes(flags) || !guarding())
+		return -2;
+	int pfd = guarded_dir(dirfd, path, (flags & O_TMPFILE) == O_TMPFILE, &base);
+	if (pfd < 0)
+		return pfd;
+	int fd = shield.real.openat(pfd, base, flags, mode);
+	int err = errno;
+	VREAL(close)(pfd);
+	errno = err;
+	return fd;
+}
+
+int shield_volfs_guarded_mkdir(int dirfd, const char *path, mode_t mode)
+{
+	const char *base;
+	if (path == NULL || !guarding())
+		return -2;
+	int pfd = guarded_dir(dirfd, path, 0, &base);
+	if (pfd < 0)
+		return pfd;
+	int rc = VREAL(mkdirat)(pfd, base, mode);
+	int err = errno;
+	VREAL(close)(pfd);
+	errno = err;
+	return rc;
 }
 
 int shield_volfs_readlink(struct volfs_mount *m, const char *rel)

@@ -37,6 +37,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/uio.h>
+#include <sys/xattr.h>
 
 #include "shield.h"
 #include "arca/crypto.h"
@@ -178,6 +179,31 @@ void shield_volfs_resolve_real(void)
 	RES(mknodat, "mknodat");
 	RES(statfs, "statfs64");
 	RES(statvfs, "statvfs64");
+	RES(getcwd, "getcwd");
+	RES(getcwd_chk, "__getcwd_chk");
+	RES(get_current_dir_name, "get_current_dir_name");
+	RES(getwd, "getwd");
+	RES(mkstemp, "mkstemp");
+	RES(mkstemp64, "mkstemp64");
+	RES(mkostemp, "mkostemp");
+	RES(mkostemp64, "mkostemp64");
+	RES(mkstemps, "mkstemps");
+	RES(mkstemps64, "mkstemps64");
+	RES(mkostemps, "mkostemps");
+	RES(mkostemps64, "mkostemps64");
+	RES(mkdtemp, "mkdtemp");
+	RES(fgetxattr, "fgetxattr");
+	RES(fsetxattr, "fsetxattr");
+	RES(flistxattr, "flistxattr");
+	RES(fremovexattr, "fremovexattr");
+	RES(getxattr, "getxattr");
+	RES(lgetxattr, "lgetxattr");
+	RES(setxattr, "setxattr");
+	RES(lsetxattr, "lsetxattr");
+	RES(listxattr, "listxattr");
+	RES(llistxattr, "llistxattr");
+	RES(removexattr, "removexattr");
+	RES(lremovexattr, "lremovexattr");
 	shield.volfs.real = r;
 	__atomic_store_n(&shield.volfs.real_ready, 1, __ATOMIC_RELEASE);
 }
@@ -350,12 +376,17 @@ static int fail_errno(int e)
 
 /* ---- open ---- */
 
-/* The placeholder descriptor: the volume's directory, close-on-exec. */
+/* The placeholder descriptor: the volume's directory, close-on-exec,
+ * opened through the descriptor held since the mount (the path may lead
+ * elsewhere by now). */
 static int placeholder(struct volfs_mount *m)
 {
+	int dfd = shield_volfs_dirfd(m);
+	if (dfd < 0)
+		return -1;
 	shield_resolve_real();
 	shield_volfs_enter();
-	int fd = shield.real.open(m->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	int fd = shield.real.openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	shield_volfs_leave();
 	return fd;
 }
@@ -1440,7 +1471,7 @@ SHIELD_API int fchdir(int fd)
 {
 	char rel[4096];
 	if (!shield_volfs_owns_fd(fd))
-		return VREAL(fchdir)(fd);
+		return shield_volfs_fchdir_libc(fd);
 	struct volfs_ofd *o = shield_volfs_get(fd);
 	if (o == NULL)
 		return -1;
@@ -1451,9 +1482,52 @@ SHIELD_API int fchdir(int fd)
 	else if (rel[0] != 0)
 		rc = fail_errno(EOPNOTSUPP); /* a directory inside a volume: see shield_volfs_chdir */
 	else
-		rc = VREAL(fchdir)(fd); /* the placeholder is the volume's directory itself */
+		rc = shield_volfs_chdir(o->m, "");
 	shield_volfs_put(o);
 	return rc;
+}
+
+/* Extended attributes, and so POSIX ACLs, are not kept in volumes: none
+ * to read or list, and setting one is ENOTSUP, which makes gnulib's
+ * copy_acl (sed -i, cp -p) fall back to fchmod. Passed to libc they would
+ * act on the placeholder, i.e. on the volume's directory itself (an ACL
+ * made from a file's mode would take its search bits away). */
+static int vol_xattr_fd(int fd, int err)
+{
+	struct volfs_ofd *o = shield_volfs_get(fd);
+	if (o == NULL)
+		return -1;
+	int rc = (o->flags & O_PATH) ? fail_errno(EBADF) : (err ? fail_errno(err) : 0);
+	shield_volfs_put(o);
+	return rc;
+}
+
+SHIELD_API ssize_t fgetxattr(int fd, const char *name, void *value, size_t size)
+{
+	if (!shield_volfs_owns_fd(fd))
+		return VREAL(fgetxattr)(fd, name, value, size);
+	return vol_xattr_fd(fd, ENODATA);
+}
+
+SHIELD_API int fsetxattr(int fd, const char *name, const void *value, size_t size, int flags)
+{
+	if (!shield_volfs_owns_fd(fd))
+		return VREAL(fsetxattr)(fd, name, value, size, flags);
+	return vol_xattr_fd(fd, ENOTSUP);
+}
+
+SHIELD_API ssize_t flistxattr(int fd, char *list, size_t size)
+{
+	if (!shield_volfs_owns_fd(fd))
+		return VREAL(flistxattr)(fd, list, size);
+	return vol_xattr_fd(fd, 0);
+}
+
+SHIELD_API int fremovexattr(int fd, const char *name)
+{
+	if (!shield_volfs_owns_fd(fd))
+		return VREAL(fremovexattr)(fd, name);
+	return vol_xattr_fd(fd, ENODATA);
 }
 
 SHIELD_API mode_t umask(mode_t mask)

@@ -340,6 +340,37 @@ static struct arca_vol *open_existing(const struct arca_config_volume *cv, const
 		      told == ARCA_ESTALE ? "CAS has recorded the rollback" : "CAS could not be told of it");
 }
 
+/* A volume's path must be its real path: a symbolic link in it would let
+ * root move the volume's directory while the program runs, and the
+ * program's paths would follow the link while the shield's lexical view
+ * of them does not. Checked before anything is created there. */
+static void refuse_links(const struct arca_config_volume *cv, const char *path)
+{
+	char prefix[PATH_MAX], real[PATH_MAX];
+	struct stat st;
+	size_t len = strlen(path);
+	for (size_t i = 1; i <= len; i++) {
+		if (i < len && path[i] != '/')
+			continue;
+		memcpy(prefix, path, i);
+		prefix[i] = 0;
+		if (lstat(prefix, &st) != 0) {
+			if (errno == ENOENT)
+				return; /* nothing further exists: a new volume's directory */
+			shield_refuse("volume %s at %s: cannot check %s: %s", cv->name, path, prefix, strerror(errno));
+		}
+		if (S_ISLNK(st.st_mode)) {
+			if (realpath(prefix, real) == NULL)
+				shield_refuse("volume %s at %s: %s is a symbolic link (leading nowhere); a volume's "
+					      "path may hold none",
+					      cv->name, path, prefix);
+			shield_refuse("volume %s at %s: %s is a symbolic link; a volume's path may hold none, so "
+				      "configure the volume at its real path %s%s",
+				      cv->name, path, prefix, real, path + i);
+		}
+	}
+}
+
 void shield_volumes_mount(const struct arca_config *cfg, const struct shield_env *env)
 {
 	struct arca_errbuf e = {{0}};
@@ -360,6 +391,7 @@ void shield_volumes_mount(const struct arca_config *cfg, const struct shield_env
 		if (cv->mode != ARCA_VOL_ENCRYPTED && cv->mode != ARCA_VOL_AUTHENTICATED)
 			shield_refuse("volume %s: unknown mode %d in the configuration", cv->name, cv->mode);
 		shield_volfs_enter();
+		refuse_links(cv, path);
 		struct arca_vol *v = cv->has_tag ? open_existing(cv, path) : create_new(cv, path);
 		shield_volfs_leave();
 		if (arca_vol_mode(v) != (enum arca_vol_mode)cv->mode) {

@@ -26,6 +26,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 
 #include "shield.h"
 #include "arca/volume.h"
@@ -680,6 +681,255 @@ static void test_tampered_block(void **state)
 	print_message("log line: %s", log);
 }
 
+/* chdir into a volume's root: the kernel's working directory is the
+ * volume's directory (by descriptor), relative paths and getcwd name the
+ * volume's path, and both hold when root renames the directory away and
+ * puts an empty one at the path: a relative write still goes into the
+ * volume, never to disk in plaintext. */
+static void test_cwd_in_volume(void **state)
+{
+	char cwd[PATH_MAX], got[PATH_MAX], moved[PATH_MAX + 16], kernel[PATH_MAX + 16];
+	struct stat st, vst;
+	assert_non_null(getcwd(cwd, sizeof cwd));
+	assert_int_equal(chdir(data), 0);
+	assert_non_null(getcwd(got, sizeof got));
+	assert_string_equal(got, data);
+	char *g = get_current_dir_name();
+	assert_non_null(g);
+	assert_string_equal(g, data);
+	free(g);
+	g = getcwd(NULL, 0);
+	assert_non_null(g);
+	assert_string_equal(g, data);
+	free(g);
+	assert_null(getcwd(got, strlen(data))); /* one byte short */
+	assert_int_equal(errno, ERANGE);
+	assert_int_equal(shield.real.stat(".", &st), 0); /* the kernel's is the volume's directory */
+	assert_int_equal(shield.real.stat(data, &vst), 0);
+	assert_true(st.st_ino == vst.st_ino && st.st_dev == vst.st_dev);
+
+	/* Root moves the directory away and makes an empty one at the path. */
+	snprintf(moved, sizeof moved, "%s.moved", data);
+	assert_int_equal(VREAL(rename)(data, moved), 0);
+	assert_int_equal(VREAL(mkdir)(data, 0755), 0);
+	assert_non_null(VREAL(getcwd)(kernel, sizeof kernel));
+	assert_string_equal(kernel, moved);
+	assert_non_null(getcwd(got, sizeof got));
+	assert_string_equal(got, data); /* the program's view does not move */
+	int fd = open("late.txt", O_CREAT | O_WRONLY | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_true(shield_volfs_owns_fd(fd));
+	assert_int_equal(write(fd, marker, strlen(marker)), strlen(marker));
+	assert_int_equal(close(fd), 0);
+	snprintf(kernel, sizeof kernel, "%s/late2.txt", got);
+	FILE *f = fopen(kernel, "w"); /* a path built from getcwd */
+	assert_non_null(f);
+	fputs(marker, f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(stat("late.txt", &st), 0);
+	assert_int_equal(st.st_size, strlen(marker));
+	assert_true(st.st_dev != vst.st_dev); /* a volume file's, not the disk's */
+	assert_false(disk_has(moved, marker));
+	assert_false(disk_has(data, marker));
+	shield_volfs_enter();
+	assert_int_equal(stat(P(data, "late.txt"), &st), -1); /* nothing at the path on disk */
+	shield_volfs_leave();
+	/* The directory moved away is still the volume's: writing into it
+	 * through its new name is refused. */
+	assert_int_equal(open(P(moved, "leak"), O_CREAT | O_WRONLY, 0600), -1);
+	assert_int_equal(errno, EACCES);
+
+	/* chdir elsewhere: the kernel's again. */
+	assert_int_equal(chdir(cwd), 0);
+	assert_non_null(getcwd(got, sizeof got));
+	assert_string_equal(got, cwd);
+	assert_int_equal(VREAL(rmdir)(data), 0);
+	assert_int_equal(VREAL(rename)(moved, data), 0);
+	fd = open(P(data, "late.txt"), O_RDONLY);
+	assert_true(fd >= 0);
+	memset(got, 0, sizeof got);
+	assert_int_equal(read(fd, got, sizeof got), strlen(marker));
+	assert_string_equal(got, marker);
+	close(fd);
+	/* fchdir of a volume root descriptor, then of another directory. */
+	int dfd = open(data, O_RDONLY | O_DIRECTORY);
+	assert_true(dfd >= 0);
+	int pfd = open(plain, O_RDONLY | O_DIRECTORY);
+	assert_true(pfd >= 0);
+	assert_int_equal(fchdir(dfd), 0);
+	assert_non_null(getcwd(got, sizeof got));
+	assert_string_equal(got, data);
+	assert_int_equal(fchdir(pfd), 0);
+	assert_non_null(getcwd(got, sizeof got));
+	assert_string_equal(got, plain);
+	close(dfd);
+	close(pfd);
+	assert_int_equal(chdir(cwd), 0);
+}
+
+/* What libc would write into a volume's directory or its d/ (here
+ * through a host symbolic link that leads there) is refused; reading the
+ * stored records that way still works, and so does writing elsewhere. */
+static void test_backstop(void **state)
+{
+	char alias[PATH_MAX + 16], tmpl[PATH_MAX + 32];
+	struct stat st;
+	snprintf(alias, sizeof alias, "%s/alias", root);
+	assert_int_equal(symlink(data, alias), 0);
+	assert_int_equal(open(P(alias, "leak"), O_CREAT | O_WRONLY, 0600), -1);
+	assert_int_equal(errno, EACCES);
+	assert_int_equal(openat(AT_FDCWD, P(alias, "leak"), O_CREAT | O_RDWR, 0600), -1);
+	assert_int_equal(errno, EACCES);
+	assert_int_equal(open(P(alias, "d/leak"), O_CREAT | O_WRONLY, 0600), -1);
+	assert_int_equal(errno, EACCES);
+	assert_int_equal(open(P(alias, "manifest"), O_WRONLY), -1);
+	assert_int_equal(errno, EACCES);
+	assert_int_equal(creat(P(alias, "leak"), 0600), -1);
+	assert_int_equal(errno, EACCES);
+	assert_int_equal(open(alias, O_TMPFILE | O_RDWR, 0600), -1);
+	assert_int_equal(errno, EACCES);
+	assert_null(fopen(P(alias, "leak"), "w"));
+	assert_int_equal(errno, EACCES);
+	assert_int_equal(mkdir(P(alias, "sub"), 0700), -1);
+	assert_int_equal(errno, EACCES);
+	assert_int_equal(mkdirat(AT_FDCWD, P(alias, "sub"), 0700), -1);
+	assert_int_equal(errno, EACCES);
+	int out = open(P(plain, "moveme"), O_CREAT | O_WRONLY, 0600);
+	assert_true(out >= 0);
+	assert_int_equal(write(out, marker, strlen(marker)), strlen(marker));
+	close(out);
+	assert_int_equal(rename(P(plain, "moveme"), P(alias, "moved")), -1);
+	assert_int_equal(errno, EACCES);
+	assert_int_equal(link(P(plain, "moveme"), P(alias, "linked")), -1);
+	assert_int_equal(errno, EACCES);
+	assert_int_equal(symlink("x", P(alias, "sym")), -1);
+	assert_int_equal(errno, EACCES);
+	assert_int_equal(mkfifo(P(alias, "fifo"), 0600), -1);
+	assert_int_equal(errno, EACCES);
+	snprintf(tmpl, sizeof tmpl, "%s/tXXXXXX", alias);
+	assert_int_equal(mkstemp(tmpl), -1);
+	assert_int_equal(errno, EACCES);
+	snprintf(tmpl, sizeof tmpl, "%s/tXXXXXX", alias);
+	assert_null(mkdtemp(tmpl));
+	assert_int_equal(errno, EACCES);
+	/* A descriptor of the volume's directory that is not the shield's:
+	 * a name relative to it is the volume's (by the directory's path). */
+	shield_volfs_enter();
+	int dfd = open(data, O_RDONLY | O_DIRECTORY);
+	shield_volfs_leave();
+	assert_true(dfd >= 0 && !shield_volfs_owns_fd(dfd));
+	int fd = openat(dfd, "viafd", O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0 && shield_volfs_owns_fd(fd));
+	close(fd);
+	close(dfd);
+	assert_int_equal(unlink(P(data, "viafd")), 0);
+	assert_false(disk_has(data, marker));
+	shield_volfs_enter();
+	assert_int_equal(stat(P(data, "leak"), &st), -1);
+	shield_volfs_leave();
+	/* Reads pass (records only); other directories are untouched. */
+	fd = open(P(alias, "arca-volume.json"), O_RDONLY);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(rename(P(plain, "moveme"), P(plain, "moved")), 0);
+	fd = open(P(plain, "new/"), O_CREAT | O_WRONLY, 0600); /* as the kernel: a name with a '/' after it */
+	assert_int_equal(fd, -1);
+	assert_int_equal(errno, EISDIR);
+	fd = open(P(plain, "new"), O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(open(P(root, "nodir/x"), O_CREAT | O_WRONLY, 0600), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(unlink(alias), 0);
+}
+
+/* mkstemp and co. of a template in a volume make the file in the volume
+ * (glibc's would be a plaintext file in the volume's directory). */
+static void test_mkstemp(void **state)
+{
+	char tmpl[PATH_MAX + 32], buf[64];
+	struct stat st;
+	snprintf(tmpl, sizeof tmpl, "%s/sedXXXXXX", data);
+	int fd = mkstemp(tmpl);
+	assert_true(fd >= 0);
+	assert_true(shield_volfs_owns_fd(fd));
+	assert_int_equal(strncmp(tmpl, data, strlen(data)), 0);
+	assert_null(strstr(tmpl, "XXXXXX"));
+	assert_int_equal(write(fd, marker, strlen(marker)), strlen(marker));
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	/* What sed copies next (an ACL made from the mode) is not kept, and
+	 * does not reach the volume's directory. */
+	struct stat before, after;
+	char acl[64];
+	static const char acl_mode[28] = {2, 0, 0, 0, 1, 0, 6, 0, -1, -1, -1, -1, 4, 0, 4, 0,
+					  -1, -1, -1, -1, 32, 0, 4, 0, -1, -1, -1, -1};
+	assert_int_equal(shield.real.stat(data, &before), 0);
+	assert_int_equal(fgetxattr(fd, "system.posix_acl_access", acl, sizeof acl), -1);
+	assert_int_equal(errno, ENODATA);
+	assert_int_equal(fsetxattr(fd, "system.posix_acl_access", acl_mode, sizeof acl_mode, 0), -1);
+	assert_int_equal(errno, ENOTSUP);
+	assert_int_equal(flistxattr(fd, acl, sizeof acl), 0);
+	assert_int_equal(setxattr(data, "user.x", "1", 1, 0), -1);
+	assert_int_equal(errno, ENOTSUP);
+	assert_int_equal(getxattr(tmpl, "user.x", acl, sizeof acl), -1);
+	assert_int_equal(errno, ENODATA);
+	assert_int_equal(shield.real.stat(data, &after), 0);
+	assert_int_equal(before.st_mode, after.st_mode);
+	FILE *f = fdopen(fd, "w");
+	assert_non_null(f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(rename(tmpl, P(data, "edited")), 0);
+	fd = open(P(data, "edited"), O_RDONLY);
+	memset(buf, 0, sizeof buf);
+	assert_int_equal(read(fd, buf, sizeof buf), strlen(marker));
+	assert_string_equal(buf, marker);
+	close(fd);
+	snprintf(tmpl, sizeof tmpl, "%s/pXXXXXX.txt", data);
+	fd = mkostemps(tmpl, 4, O_CLOEXEC | O_APPEND);
+	assert_true(fd >= 0 && shield_volfs_owns_fd(fd));
+	assert_int_equal(strcmp(tmpl + strlen(tmpl) - 4, ".txt"), 0);
+	assert_true((fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+	assert_true((fcntl(fd, F_GETFL) & O_APPEND) != 0);
+	close(fd);
+	assert_int_equal(unlink(tmpl), 0);
+	snprintf(tmpl, sizeof tmpl, "%s/dXXXXXX", data);
+	assert_ptr_equal(mkdtemp(tmpl), tmpl);
+	assert_int_equal(stat(tmpl, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(rmdir(tmpl), 0);
+	snprintf(tmpl, sizeof tmpl, "%s/badXXXXX", data);
+	assert_int_equal(mkstemp(tmpl), -1);
+	assert_int_equal(errno, EINVAL);
+	/* Relative to a volume working directory. */
+	char cwd[PATH_MAX];
+	assert_non_null(getcwd(cwd, sizeof cwd));
+	assert_int_equal(chdir(data), 0);
+	snprintf(tmpl, sizeof tmpl, "relXXXXXX");
+	fd = mkstemp(tmpl);
+	assert_true(fd >= 0 && shield_volfs_owns_fd(fd));
+	close(fd);
+	assert_int_equal(unlink(tmpl), 0);
+	assert_int_equal(chdir(cwd), 0);
+	/* Elsewhere, glibc's. */
+	snprintf(tmpl, sizeof tmpl, "%s/plainXXXXXX", plain);
+	fd = mkstemp(tmpl);
+	assert_true(fd >= 0 && !shield_volfs_owns_fd(fd));
+	close(fd);
+	assert_int_equal(shield.real.stat(tmpl, &st), 0);
+	assert_false(disk_has(data, marker));
+	/* No stray temporary file beside the records. */
+	shield_volfs_enter();
+	DIR *d = opendir(data);
+	assert_non_null(d);
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL)
+		assert_true(strncmp(de->d_name, "sed", 3) != 0 && strncmp(de->d_name, "rel", 3) != 0);
+	closedir(d);
+	shield_volfs_leave();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -695,6 +945,9 @@ int main(void)
 		cmocka_unit_test(test_fork_child_reads_only),
 		cmocka_unit_test(test_stale_descriptor),
 		cmocka_unit_test(test_tampered_block),
+		cmocka_unit_test(test_cwd_in_volume),
+		cmocka_unit_test(test_backstop),
+		cmocka_unit_test(test_mkstemp),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
