@@ -93,11 +93,17 @@ static void fuzz_record(const uint8_t *d, size_t n)
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
 	if (!c || EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, KEY, NULL) != 1)
 		abort();
-	uint8_t *out = malloc(ARCA_VOL_BLOCK);
+	/* vb_record_open decrypts in place (nothing reaches out unverified):
+	 * it gets a copy, never libFuzzer's const input. */
+	uint8_t *out = malloc(ARCA_VOL_BLOCK), *copy = malloc(ARCA_VOL_RECORD);
+	if (!out || !copy)
+		abort();
+	memcpy(copy, rec, ARCA_VOL_RECORD);
 	const char *why = NULL;
-	int rc = vb_record_open(c, aad, mode, idx, rec, leaf, out, &why);
+	int rc = vb_record_open(c, aad, mode, idx, copy, leaf, out, &why);
 	if (rc != 0 && (rc != ARCA_ECRYPTO || !why))
 		abort();
+	free(copy);
 	free(out);
 	EVP_CIPHER_CTX_free(c);
 }
