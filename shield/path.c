@@ -1,4 +1,4 @@
-/* path.c: which injected file, if any, a path names.
+/* path.c: paths made absolute and folded, as the file shield matches them.
  *
  * Matching is lexical: the path is made absolute (against the working
  * directory or the directory of dirfd) and "." and ".." are folded without
@@ -15,8 +15,7 @@
 
 #include "shield.h"
 
-/* Appends the components of s to out (an absolute path of length *len). */
-static int fold(char *out, size_t cap, size_t *len, const char *s)
+int shield_path_fold(char *out, size_t cap, size_t *len, const char *s)
 {
 	while (*s != 0) {
 		while (*s == '/')
@@ -39,6 +38,7 @@ static int fold(char *out, size_t cap, size_t *len, const char *s)
 		}
 		s = end;
 	}
+	out[*len] = 0;
 	return 0;
 }
 
@@ -63,32 +63,11 @@ int shield_path_normalize(int dirfd, const char *path, char *out, size_t cap)
 		}
 		if (base[0] != '/')
 			return ARCA_EIO; /* "(unreachable)" and the like */
-		GUARD(fold(out, cap, &len, base));
+		GUARD(shield_path_fold(out, cap, &len, base));
 	}
-	GUARD(fold(out, cap, &len, path));
+	GUARD(shield_path_fold(out, cap, &len, path));
 	if (len == 0)
 		out[len++] = '/';
 	out[len] = 0;
 	return 0;
-}
-
-const struct shield_file *shield_file_lookup(int dirfd, const char *path)
-{
-	char norm[PATH_MAX];
-	const struct shield_file *hit = NULL;
-
-	if (shield.nfiles == 0 || path == NULL || path[0] == 0)
-		return NULL;
-	/* Looking must not disturb errno for the call that goes to libc. */
-	int saved = errno;
-	if (shield_path_normalize(dirfd, path, norm, sizeof norm) == 0) {
-		for (size_t i = 0; i < shield.nfiles; i++) {
-			if (strcmp(shield.files[i].path, norm) == 0) {
-				hit = &shield.files[i];
-				break;
-			}
-		}
-	}
-	errno = saved;
-	return hit;
 }

@@ -68,6 +68,9 @@ void shield_files_install(const struct arca_config *cfg);
 /* Normalizes path (relative to dirfd, or cwd for AT_FDCWD) lexically:
  * "." and ".." removed, no repeated or trailing '/'. 0 or ARCA_E*. */
 int shield_path_normalize(int dirfd, const char *path, char *out, size_t cap);
+/* Appends the components of s to out (an absolute path of *len bytes, kept
+ * NUL-terminated), folding "." and ".."; ARCA_ETOOBIG past cap. */
+int shield_path_fold(char *out, size_t cap, size_t *len, const char *s);
 
 /* ---- the one global context (state.c) ---- */
 struct shield_real {
@@ -335,8 +338,6 @@ extern struct shield_state shield;
 const char *shield_getenv(const char *name);
 /* Resolves every real function once (dlsym RTLD_NEXT); safe to call again. */
 void shield_resolve_real(void);
-/* The injected file at path (as opened relative to dirfd), or NULL. */
-const struct shield_file *shield_file_lookup(int dirfd, const char *path);
 
 /* ---- where a path goes (volfs.c; used by every path interposer) ---- */
 enum shield_route_kind {

@@ -295,35 +295,6 @@ int shield_volfs_writable(void)
 
 /* ---- paths ---- */
 
-/* Appends the components of s to out (an absolute path of length *len),
- * folding "." and "..". */
-static int fold(char *out, size_t cap, size_t *len, const char *s)
-{
-	while (*s != 0) {
-		while (*s == '/')
-			s++;
-		const char *end = strchrnul(s, '/');
-		size_t n = (size_t)(end - s);
-		if (n == 0 || (n == 1 && s[0] == '.')) {
-			/* nothing */
-		} else if (n == 2 && s[0] == '.' && s[1] == '.') {
-			while (*len > 0 && out[*len - 1] != '/')
-				(*len)--;
-			if (*len > 0)
-				(*len)--;
-		} else {
-			if (*len + 1 + n + 1 > cap)
-				return -1;
-			out[(*len)++] = '/';
-			memcpy(out + *len, s, n);
-			*len += n;
-		}
-		s = end;
-	}
-	out[*len] = 0;
-	return 0;
-}
-
 /* The absolute path a volume descriptor names, into out. */
 static int volfd_base(int fd, char *out, size_t cap, size_t *len, int *err)
 {
@@ -405,11 +376,11 @@ void shield_route(int dirfd, const char *path, int empty_ok, struct shield_route
 					goto out;
 				base[n] = 0;
 			}
-			if (base[0] != '/' || fold(norm, sizeof norm, &len, base) != 0)
+			if (base[0] != '/' || shield_path_fold(norm, sizeof norm, &len, base) != 0)
 				goto out;
 		}
 	}
-	if (fold(norm, sizeof norm, &len, path) != 0)
+	if (shield_path_fold(norm, sizeof norm, &len, path) != 0)
 		goto out; /* too long for us: libc says ENAMETOOLONG */
 	if (len == 0) {
 		norm[0] = '/';
