@@ -30,11 +30,13 @@ expect_rc() { # expect_rc WHAT WANT OUT
   else bad "$1: exit $rc, want $2:"; cat "$tmp/$3" "$tmp/$3.err" | head -n 20 | sed 's/^/  | /'; fi
 }
 # has OUT REGEX: in stdout or stderr of OUT; shows both when missing.
+# grep reads the files itself: with pipefail, `cat … | grep -q` fails when
+# grep stops at its match while cat still writes (SIGPIPE) on long output.
 has() {
-  cat "$tmp/$1" "$tmp/$1.err" | grep -qE -- "$2" && return 0
+  grep -sqE -- "$2" "$tmp/$1" "$tmp/$1.err" && return 0
   echo "  /$2/ not in $1:"; cat "$tmp/$1" "$tmp/$1.err" | sed 's/^/  | /' | head -n 20; return 1
 }
-hasnt() { ! cat "$tmp/$1" "$tmp/$1.err" | grep -qF -- "$2"; }
+hasnt() { ! grep -sqF -- "$2" "$tmp/$1" "$tmp/$1.err"; }
 
 # ---- the tree ----------------------------------------------------------------------
 # Each file has its own number of 4 KiB blocks, so that its leaf table
@@ -81,7 +83,7 @@ PY
 restore() { rm -rf "$vol"; cp -a "$tmp/vol.pristine" "$vol"; }
 # only OUT PATH-REGEX: every problem line of verify's output in OUT is about PATH
 only() {
-  ! grep -E "^$vol: " "$tmp/$1" | grep -vE "^$vol: [0-9]+ problems?;" | grep -vE "^$vol: $2: " | grep -q .
+  [[ -z $(grep -E "^$vol: " "$tmp/$1" | grep -vE "^$vol: [0-9]+ problems?;" | grep -vE "^$vol: $2: ") ]]
 }
 
 # ---- usage -----------------------------------------------------------------------------
