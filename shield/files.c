@@ -207,6 +207,18 @@ static int open_routed(const struct shield_route *r, int flags, mode_t mode)
 	}
 }
 
+/* An open the shield serves (an injected file, a volume) or makes itself
+ * through the write guard (guard set); -2 when it is libc's to make. */
+static int open_shielded(int dirfd, const char *path, int flags, mode_t mode, int guard)
+{
+	ROUTE(r, dirfd, path, 0);
+	int fd = open_routed(&r, flags, mode);
+	if (fd != -2 || !guard)
+		return fd;
+	fd = shield_volfs_guarded_open(dirfd, path, flags, mode);
+	return fd != -2 ? fresh(fd) : -2;
+}
+
 #define OPEN_VARIADIC(name, field)                                              \
 	SHIELD_API int name(const char *path, int flags, ...)                   \
 	{                                                                       \
@@ -217,13 +229,9 @@ static int open_routed(const struct shield_route *r, int flags, mode_t mode)
 			mode = (mode_t)va_arg(ap, int);                         \
 			va_end(ap);                                             \
 		}                                                               \
-		ROUTE(r, AT_FDCWD, path, 0);                                    \
-		int fd = open_routed(&r, flags, mode);                          \
+		int fd = open_shielded(AT_FDCWD, path, flags, mode, 1);         \
 		if (fd != -2)                                                   \
 			return fd;                                              \
-		fd = shield_volfs_guarded_open(AT_FDCWD, path, flags, mode);    \
-		if (fd != -2)                                                   \
-			return fresh(fd);                                       \
 		if (REAL(field) == NULL)                                        \
 			return no_real();                                       \
 		return fresh(shield.real.field(path, flags, mode));             \
@@ -239,13 +247,9 @@ static int open_routed(const struct shield_route *r, int flags, mode_t mode)
 			mode = (mode_t)va_arg(ap, int);                          \
 			va_end(ap);                                              \
 		}                                                                \
-		ROUTE(r, dirfd, path, 0);                                        \
-		int fd = open_routed(&r, flags, mode);                           \
+		int fd = open_shielded(dirfd, path, flags, mode, 1);             \
 		if (fd != -2)                                                    \
 			return fd;                                               \
-		fd = shield_volfs_guarded_open(dirfd, path, flags, mode);        \
-		if (fd != -2)                                                    \
-			return fresh(fd);                                        \
 		if (REAL(field) == NULL)                                         \
 			return no_real();                                        \
 		return fresh(shield.real.field(dirfd, path, flags, mode));       \
@@ -260,15 +264,9 @@ OPENAT_VARIADIC(openat64, openat64)
 #define OPEN_FORTIFY(name, field)                                                 \
 	SHIELD_API int name(const char *path, int flags)                          \
 	{                                                                         \
-		ROUTE(r, AT_FDCWD, path, 0);                                      \
-		int fd = open_routed(&r, flags, 0);                               \
+		int fd = open_shielded(AT_FDCWD, path, flags, 0, !needs_mode(flags)); \
 		if (fd != -2)                                                     \
 			return fd;                                                \
-		if (!needs_mode(flags)) {                                         \
-			fd = shield_volfs_guarded_open(AT_FDCWD, path, flags, 0); \
-			if (fd != -2)                                             \
-				return fresh(fd);                                 \
-		}                                                                 \
 		if (REAL(field) == NULL)                                          \
 			return no_real();                                         \
 		return fresh(shield.real.field(path, flags));                     \
@@ -276,15 +274,9 @@ OPENAT_VARIADIC(openat64, openat64)
 #define OPENAT_FORTIFY(name, field)                                              \
 	SHIELD_API int name(int dirfd, const char *path, int flags)              \
 	{                                                                        \
-		ROUTE(r, dirfd, path, 0);                                        \
-		int fd = open_routed(&r, flags, 0);                              \
+		int fd = open_shielded(dirfd, path, flags, 0, !needs_mode(flags)); \
 		if (fd != -2)                                                    \
 			return fd;                                               \
-		if (!needs_mode(flags)) {                                        \
-			fd = shield_volfs_guarded_open(dirfd, path, flags, 0);   \
-			if (fd != -2)                                            \
-				return fresh(fd);                                \
-		}                                                                \
 		if (REAL(field) == NULL)                                         \
 			return no_real();                                        \
 		return fresh(shield.real.field(dirfd, path, flags));             \
@@ -298,13 +290,9 @@ OPENAT_FORTIFY(__openat64_2, openat64_2)
 #define CREAT(name, field)                                                                          \
 	SHIELD_API int name(const char *path, mode_t mode)                                          \
 	{                                                                                           \
-		ROUTE(r, AT_FDCWD, path, 0);                                                        \
-		int fd = open_routed(&r, O_CREAT | O_WRONLY | O_TRUNC, mode);                       \
+		int fd = open_shielded(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode, 1);      \
 		if (fd != -2)                                                                       \
 			return fd;                                                                  \
-		fd = shield_volfs_guarded_open(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode); \
-		if (fd != -2)                                                                       \
-			return fresh(fd);                                                           \
 		if (REAL(field) == NULL)                                                            \
 			return no_real();                                                           \
 		return fresh(shield.real.field(path, mode));                                        \
