@@ -795,36 +795,37 @@ static int ofd_vstat(struct volfs_ofd *o, struct arca_vol_stat *vs)
 	return 0;
 }
 
-int shield_volfs_fd_stat(int fd, struct stat *st)
+/* fstat (st) or statx (stx) of a volume descriptor: one of them is set. */
+static int fd_stat(int fd, struct stat *st, struct statx *stx)
 {
 	struct arca_vol_stat vs;
 	struct volfs_ofd *o = shield_volfs_get(fd);
 	if (o == NULL)
 		return -1;
 	int rc = ofd_vstat(o, &vs);
-	if (rc == 0) {
+	/* An unlinked file still open has no name left: no link. */
+	if (rc == 0 && st != NULL) {
 		shield_volfs_fill_stat(o->m, &vs, st);
 		if (o->unlinked)
 			st->st_nlink = 0;
 	}
-	shield_volfs_put(o);
-	return rc;
-}
-
-int shield_volfs_fd_statx(int fd, struct statx *stx)
-{
-	struct arca_vol_stat vs;
-	struct volfs_ofd *o = shield_volfs_get(fd);
-	if (o == NULL)
-		return -1;
-	int rc = ofd_vstat(o, &vs);
-	if (rc == 0) {
+	if (rc == 0 && stx != NULL) {
 		shield_volfs_fill_statx(o->m, &vs, stx);
 		if (o->unlinked)
 			stx->stx_nlink = 0;
 	}
 	shield_volfs_put(o);
 	return rc;
+}
+
+int shield_volfs_fd_stat(int fd, struct stat *st)
+{
+	return fd_stat(fd, st, NULL);
+}
+
+int shield_volfs_fd_statx(int fd, struct statx *stx)
+{
+	return fd_stat(fd, NULL, stx);
 }
 
 SHIELD_API int fstat(int fd, struct stat *st)
